@@ -1,0 +1,39 @@
+"""Training checkpoints as safetensors (no pickle): the artifact, Adam's moments and the generator's state, so
+a resumed run continues exactly where the killed one stopped."""
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from patchgen.atomic import atomic_save
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def save_checkpoint(run_dir, step: int, artifact, optimizer, generator) -> Path:
+    tensors = {"artifact." + k: v.detach().cpu().contiguous() for k, v in artifact.state_dict().items()}
+    for i, param in enumerate(optimizer.param_groups[0]["params"]):
+        for name, value in optimizer.state.get(param, {}).items():
+            tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["generator"] = generator.get_state().cpu()
+    path = Path(run_dir) / CHECKPOINT
+    return atomic_save(path, lambda tmp: save_file(tensors, tmp, {"step": str(step)}))
+
+
+def load_checkpoint(run_dir, artifact, optimizer, generator) -> int:
+    """Restore everything in place; returns the number of steps already done."""
+    from safetensors import safe_open
+
+    path = Path(run_dir) / CHECKPOINT
+    with safe_open(str(path), "pt") as handle:
+        step = int(handle.metadata()["step"])
+    tensors = load_file(str(path))
+    artifact.load_state_dict({k[len("artifact.") :]: v for k, v in tensors.items() if k.startswith("artifact.")})
+    device = next(artifact.parameters()).device
+    for i, param in enumerate(optimizer.param_groups[0]["params"]):
+        state = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"adam.{i}.")}
+        if state:
+            optimizer.state[param] = {k: (v if k == "step" else v.to(device)) for k, v in state.items()}
+    generator.set_state(tensors["generator"])
+    return step

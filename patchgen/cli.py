@@ -1,0 +1,35 @@
+"""The `patchgen` console entry: one subcommand per leg of the trip."""
+
+import argparse
+import sys
+
+from patchgen.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="patchgen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    from patchgen import commands as spine_commands
+    from printing import commands as printing_commands
+    from capture import commands as capture_commands
+
+    spine_commands.add_commands(sub)
+    printing_commands.add_commands(sub)
+    capture_commands.add_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"patchgen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"patchgen {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""`patchgen train | eval | demo`: argument parsing only; the work lives in train.py, evaluate.py, demo.py."""
+
+from pathlib import Path
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("train", help="train an artifact with EOT against a victim")
+    p.add_argument("config", help="run config (YAML)")
+    p.add_argument("--out", help="run directory (default: runs/<config name>)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-eval", action="store_true", help="skip the digital evaluation after training")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="digital evaluation of a run: CLEAN / NOISE / ADV")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data", help="image folder (default: the config's data.val, else data.train)")
+    p.add_argument("--labels", choices=["auto", "files", "pseudo"])
+    p.add_argument("--out", help="output folder (default: RUN/eval)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="train, evaluate and export a small face-hiding patch on embedded images")
+    p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_train(args) -> int:
+    from patchgen.config import load_config
+    from patchgen.evaluate import evaluate_run
+    from patchgen.train import train
+
+    config = load_config(args.config, args.set)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    train(config, out, resume=args.resume, progress=not args.quiet)
+    if not args.no_eval:
+        evaluate_run(out, progress=not args.quiet)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from patchgen.evaluate import evaluate_run
+
+    evaluate_run(args.run, data=args.data, labels=args.labels, out=args.out, batch=args.batch,
+                 progress=not args.quiet)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from patchgen.demo import run_demo
+
+    run_demo(args.out, args.set, progress=not args.quiet)
+    return 0

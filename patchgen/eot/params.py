@@ -1,0 +1,75 @@
+"""Expectation over transformation, part 1: draw every random quantity of a step once, from the run's generator.
+
+A `Params` holds tensors only, so a step can be replayed (same params, same images), logged and tested.
+Defaults follow Thys et al. 2019: rotation ±20°, contrast 0.8–1.2, brightness ±0.1, noise ±0.1.
+"""
+
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass
+class EOTSettings:
+    rotation_deg: float = 20.0  # uniform ±
+    scale: tuple[float, float] = (0.9, 1.1)  # multiplies the placement's side
+    translate: float = 0.05  # uniform ± fraction of the artifact side, x and y
+    perspective: float = 0.06  # each corner moves uniform ± this fraction of the side
+    brightness: float = 0.1  # additive, uniform ±
+    contrast: tuple[float, float] = (0.8, 1.2)  # multiplicative
+    noise: float = 0.1  # per-pixel additive, uniform ±
+    blur_sigma: tuple[float, float] = (0.1, 1.0)  # Gaussian blur in artifact pixels
+    colour_jitter: float = 0.03  # per-channel gain uniform ±: slack around the printer's colour model
+
+
+@dataclass
+class Params:
+    angle: torch.Tensor  # (n,) radians
+    scale: torch.Tensor  # (n,)
+    translate: torch.Tensor  # (n,2) fraction of side
+    corners: torch.Tensor  # (n,4,2) corner offsets, fraction of side
+    brightness: torch.Tensor  # (n,)
+    contrast: torch.Tensor  # (n,)
+    noise: torch.Tensor  # (n,3,S,S)
+    blur_sigma: torch.Tensor  # (n,)
+    colour_gain: torch.Tensor  # (n,3)
+
+    def __len__(self):
+        return self.angle.shape[0]
+
+    def to(self, device) -> "Params":
+        return Params(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+
+def _uniform(n, low, high, generator, device, *shape):
+    return low + (high - low) * torch.rand(n, *shape, generator=generator, device=device)
+
+
+def sample(n: int, generator: torch.Generator, settings: EOTSettings, artifact_px: int) -> Params:
+    """n instances' worth of transformation parameters, on the generator's device."""
+    device = generator.device
+    rot = settings.rotation_deg * torch.pi / 180
+
+    def u(low, high, *shape):
+        return _uniform(n, low, high, generator, device, *shape)
+
+    return Params(
+        angle=u(-rot, rot),
+        scale=u(*settings.scale),
+        translate=u(-settings.translate, settings.translate, 2),
+        corners=u(-settings.perspective, settings.perspective, 4, 2),
+        brightness=u(-settings.brightness, settings.brightness),
+        contrast=u(*settings.contrast),
+        noise=u(-settings.noise, settings.noise, 3, artifact_px, artifact_px),
+        blur_sigma=u(*settings.blur_sigma),
+        colour_gain=u(1 - settings.colour_jitter, 1 + settings.colour_jitter, 3),
+    )
+
+
+def identity(n: int, artifact_px: int, device="cpu") -> Params:
+    """No transformation at all: the artifact exactly at its placement (digital evaluation)."""
+    zeros, ones = torch.zeros(n, device=device), torch.ones(n, device=device)
+    return Params(angle=zeros, scale=ones, translate=torch.zeros(n, 2, device=device),
+                  corners=torch.zeros(n, 4, 2, device=device), brightness=zeros, contrast=ones,
+                  noise=torch.zeros(n, 3, artifact_px, artifact_px, device=device),
+                  blur_sigma=torch.full((n,), 1e-3, device=device), colour_gain=torch.ones(n, 3, device=device))

@@ -1,0 +1,164 @@
+"""Digital evaluation: CLEAN / NOISE (a random patch at the same placement) / ADV, scored as AP@0.5 against the
+labels and against the clean detector's own boxes (Thys et al.'s protocol), and recall at confidence 0.25."""
+
+import html
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from patchgen import eot
+from patchgen.atomic import atomic_save, atomic_write_json, atomic_write_text
+from patchgen.average_precision import average_precision, recall_at
+
+CONDITIONS = ("clean", "noise", "adv")
+CLEAN_REFERENCE_CONF = 0.25  # clean detections at or above this confidence are the 'clean' reference boxes
+RECALL_CONF = 0.25
+
+
+@dataclass
+class Evaluation:
+    table: dict  # condition -> {ap50_labels, ap50_clean, recall25}
+    detections: dict = field(repr=False, default_factory=dict)  # condition -> per-image (n,6) arrays
+    images: dict = field(repr=False, default_factory=dict)  # condition -> first few rendered images (uint8)
+
+
+def paste(scenes, image, mask, scale, anchor_y):
+    """The artifact exactly at its placement on every target (no EOT randomness)."""
+    params = eot.identity(scenes.mask.numel(), image.shape[-1], scenes.images.device)
+    return eot.render(image, mask, scenes, params, scale, anchor_y)
+
+
+@torch.no_grad()
+def evaluate(victim, scenes, artifact, class_ids, scale=0.2, anchor_y=0.4, batch=8, seed=0,
+             patch_transform=None, keep_images=4, progress=True, conditions=CONDITIONS) -> Evaluation:
+    """artifact: a Patch; patch_transform: optional callable on its (3,S,S) image (e.g. a simulated print)."""
+    device = scenes.images.device
+    adv_image = artifact().detach()
+    adv_image = patch_transform(adv_image) if patch_transform else adv_image
+    generator = torch.Generator(device).manual_seed(seed)
+    noise_image = torch.rand(adv_image.shape, generator=generator, device=device)
+    patches = {"noise": noise_image, "adv": adv_image}
+    detections = {c: [] for c in conditions}
+    shown = {c: [] for c in conditions}
+    total = len(scenes)
+    bar = tqdm(total=total * len(conditions), desc="eval", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    for start in range(0, total, batch):
+        index = torch.arange(start, min(start + batch, total), device=device)
+        part = scenes.batch(index)
+        for condition in conditions:
+            images = part.images if condition == "clean" else paste(part, patches[condition], artifact.mask,
+                                                                    scale, anchor_y)
+            for dets in victim.detect(images, conf=0.001, iou=0.6):
+                dets = dets[torch.isin(dets[:, 5].long(), torch.tensor(class_ids, device=dets.device))]
+                detections[condition].append(dets.cpu().numpy())
+            if len(shown[condition]) < keep_images:
+                take = images[: keep_images - len(shown[condition])]
+                shown[condition].extend((take.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8))
+            bar.update(len(index))
+    bar.close()
+    labels = [b[m].cpu().numpy() for b, m in zip(scenes.boxes, scenes.mask)]
+    table = {}
+    clean_reference = None
+    if "clean" in detections:
+        clean_reference = [d[d[:, 4] >= CLEAN_REFERENCE_CONF] for d in detections["clean"]]
+    for condition in conditions:
+        dets = detections[condition]
+        row = {"ap50_labels": average_precision(dets, labels), "recall25": recall_at(dets, labels, RECALL_CONF)}
+        if clean_reference is not None:
+            row["ap50_clean"] = average_precision(dets, clean_reference)
+        table[condition] = {k: round(v, 4) for k, v in row.items()}
+    return Evaluation(table, detections, shown)
+
+
+def markdown_table(table: dict, title: str = "") -> str:
+    lines = [f"### {title}", ""] if title else []
+    lines += ["| condition | AP@0.5 vs labels | AP@0.5 vs clean detections | recall@0.25 |", "|---|---|---|---|"]
+    for condition, row in table.items():
+        lines.append(f"| {condition.upper()} | {row['ap50_labels']:.3f} | {row.get('ap50_clean', float('nan')):.3f}"
+                     f" | {row['recall25']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def detection_grid(evaluation: Evaluation, names: list[str], conf: float = RECALL_CONF) -> np.ndarray:
+    """Rows: example images; columns: CLEAN / NOISE / ADV with the victim's boxes drawn (RGB uint8)."""
+    rows = []
+    conditions = list(evaluation.images)
+    for i in range(min(len(v) for v in evaluation.images.values())):
+        cells = []
+        for condition in conditions:
+            cell = np.ascontiguousarray(evaluation.images[condition][i].copy())
+            for x1, y1, x2, y2, score, cls in evaluation.detections[condition][i]:
+                if score < conf:
+                    continue
+                p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
+                cv2.rectangle(cell, p1, p2, (255, 40, 40), 2)
+                cv2.putText(cell, f"{names[int(cls)]} {score:.2f}", (p1[0] + 2, max(12, p1[1] + 12)),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+            cv2.putText(cell, condition.upper(), (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+            cells.append(cell)
+        rows.append(np.concatenate(cells, 1))
+    return np.concatenate(rows, 0)
+
+
+def write_report(out_dir, evaluation: Evaluation, names, meta: dict, extra_images=()) -> Path:
+    """results.json, results.md, grid.png and report.html in out_dir."""
+    out_dir = Path(out_dir)
+    atomic_write_json(out_dir / "results.json", {**meta, "results": evaluation.table})
+    md = markdown_table(evaluation.table, f"{meta.get('victim', '')} on {meta.get('data', '')}")
+    atomic_write_text(out_dir / "results.md", md)
+    grid = detection_grid(evaluation, names)
+    atomic_save(out_dir / "grid.png", lambda tmp: cv2.imwrite(tmp, grid[:, :, ::-1]))
+    rows = "".join(
+        f"<tr><td>{c.upper()}</td><td>{r['ap50_labels']:.3f}</td><td>{r.get('ap50_clean', float('nan')):.3f}</td>"
+        f"<td>{r['recall25']:.3f}</td></tr>" for c, r in evaluation.table.items())
+    facts = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in meta.items())
+    figures = "".join(f'<figure><img src="{html.escape(src)}" style="max-width:100%"><figcaption>'
+                      f"{html.escape(caption)}</figcaption></figure>" for src, caption in extra_images)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>patchgen evaluation</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td,th{{padding:4px 12px;border-bottom:1px solid #ddd}}</style>
+</head><body><h1>patchgen evaluation</h1><ul>{facts}</ul>
+<table><tr><th>condition</th><th>AP@0.5 vs labels</th><th>AP@0.5 vs clean detections</th><th>recall@0.25</th></tr>{rows}</table>
+<p>CLEAN: no patch. NOISE: a uniform-random patch of the same shape at the same placement. ADV: the trained patch.</p>
+{figures}<figure><img src="grid.png" style="max-width:100%"><figcaption>Detections (confidence &ge; {RECALL_CONF})
+</figcaption></figure></body></html>"""
+    return atomic_write_text(out_dir / "report.html", page)
+
+
+def evaluate_run(run_dir, data=None, labels=None, out=None, batch=8, patch_transform=None, progress=True):
+    """Evaluate a run directory's patch with its own victim, classes and placement; writes out (run/eval)."""
+    from patchgen.artifacts import load_patch
+    from patchgen.config import load_config
+    from patchgen.data import load_scenes
+    from patchgen.train import resolve_device
+    from patchgen.victims import load_victim
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        from patchgen.errors import UserError
+
+        raise UserError(f"not a run directory (no config.yaml): {run_dir}")
+    config = load_config(run_dir / "config.yaml")
+    device = resolve_device(config.train.device)
+    victim = load_victim(config.victim, device, config.imgsz or None)
+    class_ids = [victim.class_id(c) for c in config.target_classes]
+    folder = data or config.data.val or config.data.train
+    scenes, report = load_scenes(folder, victim.imgsz, class_ids, victim=victim, labels=labels or config.data.labels,
+                                 conf=config.data.pseudo_conf)
+    patch = load_patch(run_dir).to(device)
+    evaluation = evaluate(victim, scenes.to(device), patch, class_ids, config.placement.scale,
+                          config.placement.anchor_y, batch=batch, patch_transform=patch_transform, progress=progress)
+    meta = {"victim": config.victim, "data": str(folder), "images": report.loaded, "targets": report.targets,
+            "labels": report.label_source, "skipped_images": len(report.skipped), "imgsz": victim.imgsz,
+            "target_classes": config.target_classes, "placement_scale": config.placement.scale}
+    out = Path(out) if out else run_dir / "eval"
+    extra = [(str(Path("..") / name), caption) for name, caption in
+             (("patch.png", "the patch"), ("loss.png", "training loss")) if (run_dir / name).exists()]
+    write_report(out, evaluation, victim.names, meta, extra if out == run_dir / "eval" else ())
+    print(markdown_table(evaluation.table), file=sys.stderr)
+    print(f"eval: wrote {out}/report.html", file=sys.stderr)
+    return evaluation

@@ -1,0 +1,78 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+from safetensors import safe_open
+
+from patchgen import eot
+from patchgen.artifacts import load_patch
+from patchgen.train import Setup, train
+from spine_helpers import small_config, two_image_folder
+
+
+def fixed_objective(setup, patch_image):
+    """The victim's max person confidence over a fixed draw of EOT params (the same draw before and after)."""
+    generator = torch.Generator().manual_seed(123)
+    index = torch.arange(len(setup.scenes))
+    params = eot.sample(len(index) * setup.scenes.mask.shape[1], generator, setup.config.eot, patch_image.shape[-1])
+    with torch.no_grad():
+        setup.artifact.logits.copy_(torch.logit(patch_image.clamp(1e-4, 1 - 1e-4)))
+        return setup.step_loss(index, params)[1].item()
+
+
+def test_thirty_steps_on_two_images_lower_the_objective(yolov5n_path, inria_dev, tmp_path):
+    data = two_image_folder(inria_dev, tmp_path / "data")
+    config = small_config(yolov5n_path, data)
+    run = train(config, tmp_path / "run", progress=False)
+    setup = Setup(config, quiet=True)
+    before = fixed_objective(setup, torch.full((3, 32, 32), 0.5))
+    after = fixed_objective(setup, load_patch(run)().detach())
+    assert after < before - 0.05, (before, after)
+    for name in ("config.yaml", "patch.png", "patch.safetensors", "patch.json", "metrics.jsonl", "loss.png"):
+        assert (run / name).is_file(), name
+
+
+def cli_train(config_file, run, *extra):
+    command = [sys.executable, "-m", "patchgen.cli", "train", str(config_file), "--out", str(run), "--quiet",
+               "--no-eval", *extra]
+    return command
+
+
+def test_killed_then_resumed_run_ends_with_the_same_patch(yolov5n_path, inria_dev, tmp_path):
+    # Both runs go through the CLI in fresh processes, as a user's would (one process's float paths can differ
+    # from another's in the last bits, and Adam amplifies that over steps).
+    data = two_image_folder(inria_dev, tmp_path / "data")
+    config_file = tmp_path / "config.yaml"
+    lines = [f"victim: {yolov5n_path}", "imgsz: 320", "data: {train: " + str(data) + "}",
+             "artifact: {size: 32}", "train: {steps: 24, batch: 2, lr: 0.05, checkpoint_every: 4, log_every: 1}"]
+    config_file.write_text("\n".join(lines) + "\n")
+    straight = subprocess.run(cli_train(config_file, tmp_path / "straight"), capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(cli_train(config_file, run), stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoint = run / "checkpoint.safetensors"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if checkpoint.exists():
+            with safe_open(str(checkpoint), "pt") as handle:
+                if int(handle.metadata()["step"]) >= 8:
+                    break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with safe_open(str(checkpoint), "pt") as handle:
+        killed_at = int(handle.metadata()["step"])
+    assert 8 <= killed_at < 24, f"the run must be killed mid-way, was at step {killed_at}"
+    assert not (run / "patch.png").exists()
+
+    resumed = subprocess.run(cli_train(config_file, run, "--resume"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_patch(tmp_path / "straight")(), load_patch(run)()
+    assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 25)), "the log reads as one run"
