@@ -6,6 +6,14 @@ import tempfile
 from pathlib import Path
 
 
+def _default_mode() -> int:
+    """What a plain open() would give (0644 under the usual umask): mkstemp's 0600 would hide PDFs and PNGs
+    from print shops and web servers."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -15,6 +23,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -38,6 +47,7 @@ def atomic_save(path, writer) -> Path:
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -34,6 +34,13 @@ class Scenes:
     def to(self, device) -> "Scenes":
         return Scenes(self.images.to(device), self.boxes.to(device), self.mask.to(device), self.names)
 
+    def subset(self, idx: torch.Tensor) -> "Scenes":
+        return Scenes(self.images[idx], self.boxes[idx], self.mask[idx], [self.names[i] for i in idx.tolist()])
+
+    def max_diagonal(self) -> float:
+        boxes = self.boxes[self.mask]
+        return float(torch.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).max()) if len(boxes) else 1.0
+
     def batch(self, idx: torch.Tensor) -> "Scenes":
         """Images as float [0,1] for the selected indices (stored as uint8 to keep sets small)."""
         return Scenes(self.images[idx].float() / 255, self.boxes[idx], self.mask[idx], self.names)

@@ -63,9 +63,9 @@ class Setup:
         with_targets = scenes.mask.any(1)
         if not with_targets.any():
             raise UserError(f"no {'/'.join(config.target_classes)} targets in {config.data.train}: nothing to attack")
-        keep = with_targets.nonzero().squeeze(1)
-        self.scenes = scenes.__class__(scenes.images[keep], scenes.boxes[keep], scenes.mask[keep],
-                                       [scenes.names[i] for i in keep.tolist()]).to(self.device)
+        self.scenes = scenes.subset(with_targets.nonzero().squeeze(1)).to(self.device)
+        # one window size for the whole run, so the step never asks the device for box sizes
+        self.window = eot.window_size(self.scenes.max_diagonal(), config.placement.scale, config.eot)
         self.generator = torch.Generator(self.device).manual_seed(config.train.seed)
         art = config.artifact
         if art.kind != "patch":
@@ -84,7 +84,7 @@ class Setup:
         image = self.artifact()
         with self.autocast:
             rendered = eot.render(image, self.artifact.mask, scenes, params, cfg.placement.scale,
-                                  cfg.placement.anchor_y, self.colour_model)
+                                  cfg.placement.anchor_y, self.colour_model, self.window)
             adversarial = vanish(self.model(rendered), self.class_ids).float().mean()
         tv = total_variation(image)
         nps = non_printability_score(image, self.palette)

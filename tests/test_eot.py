@@ -72,3 +72,39 @@ def test_no_ghosts_or_nan_beyond_the_vanishing_line():
     assert torch.isfinite(out).all()
     assert out[..., :, 101:].abs().sum() == 0, "pixels behind the vanishing line sample nothing"
     assert out[..., :16, :16].sum() > 0, "the artifact itself is still drawn"
+
+
+def full_image_render(artifact, mask, scenes, params, scale=0.2, anchor_y=0.4):
+    """The plain definition: every instance warped over the whole image, composited slot by slot."""
+    from patchgen.eot.render import jitter_matrix, photometric
+    from patchgen.eot.warp import warp_into_image
+    from patchgen.placement import torso_homography
+
+    b, n = scenes.mask.shape
+    h, w = scenes.images.shape[-2:]
+    side = artifact.shape[-1]
+    rgb = photometric(artifact, params)
+    rgba = torch.cat([rgb * mask, mask.expand(len(params), 1, side, side)], 1)
+    boxes = torch.where(scenes.mask[..., None], scenes.boxes, torch.tensor([0.0, 0.0, side, side]))
+    matrix = torso_homography(boxes.reshape(-1, 4), side, scale, anchor_y) @ jitter_matrix(params, side)
+    warped = warp_into_image(rgba, matrix, (h, w)).view(b, n, 4, h, w) * scenes.mask.view(b, n, 1, 1, 1)
+    out = scenes.images
+    for slot in range(n):
+        out = out * (1 - warped[:, slot, 3:]) + warped[:, slot, :3]
+    return out
+
+
+def test_windowed_compositing_equals_the_full_image_warp(yolov5n_path, inria_dev):
+    scenes, _ = load_scenes(inria_dev, 320, [0], max_targets=4, quiet=True)
+    batch = scenes.batch(torch.arange(12))
+    batch.boxes[0, 0] = torch.tensor([250.0, 200.0, 330.0, 360.0])  # a target hanging off the right edge
+    patch = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    mask = torch.ones(1, 48, 48)
+    params = eot.sample(batch.mask.numel(), torch.Generator().manual_seed(5), eot.EOTSettings(), 48)
+    windowed = eot.render(patch, mask, batch, params)
+    reference = full_image_render(patch, mask, batch, params)
+    assert (windowed - reference).abs().max() < 5e-3  # the same bilinear samples, up to float rounding
+    assert (windowed[0] - batch.images[0]).abs()[..., 300:].sum() > 0, "the edge patch is drawn"
+    (grad_w,) = torch.autograd.grad(windowed.sum(), patch)
+    (grad_r,) = torch.autograd.grad(reference.sum(), patch)
+    assert torch.allclose(grad_w, grad_r, atol=1e-2)

@@ -1,12 +1,15 @@
 """Expectation over transformation, part 2: apply sampled params to an artifact and paste it into scenes.
 
 Photometric parts are batched tensor ops on the artifact; the geometric parts (placement, rotation, scale,
-translation, perspective) compose into one 3x3 matrix per instance and one warp."""
+translation, perspective) compose into one 3x3 matrix per instance and one warp. Each instance is warped into a
+small window around its placement, not the whole image, and composited with one gather/scatter per box slot."""
+
+import math
 
 import kornia
 import torch
 
-from patchgen.eot.params import Params
+from patchgen.eot.params import EOTSettings, Params
 from patchgen.eot.warp import warp_into_image
 from patchgen.placement import torso_homography
 
@@ -33,23 +36,50 @@ def photometric(artifact: torch.Tensor, params: Params, colour_model=None) -> to
     return kornia.filters.gaussian_blur2d(x, (5, 5), sigma, border_type="replicate")
 
 
+def window_size(max_box_diagonal: float, scale: float, settings: EOTSettings | None = None) -> int:
+    """Side of a square window sure to hold a placed, jittered artifact (rotation, perspective, scale)."""
+    settings = settings or EOTSettings(rotation_deg=0, scale=(1, 1), translate=0, perspective=0)
+    side = max_box_diagonal * scale * max(settings.scale)
+    reach = side * (math.sqrt(2) / 2 * (1 + 2 * settings.perspective))  # farthest corner from the centre
+    return int(math.ceil(2 * reach * 1.1)) + 4
+
+
 def render(artifact: torch.Tensor, mask: torch.Tensor, scenes, params: Params, scale: float = 0.2,
-           anchor_y: float = 0.4, colour_model=None) -> torch.Tensor:
-    """Paste one transformed artifact on every valid target box. params hold B*N instances (N = box slots)."""
+           anchor_y: float = 0.4, colour_model=None, window: int | None = None) -> torch.Tensor:
+    """Paste one transformed artifact on every valid target box. params hold B*N instances (N = box slots).
+    window: see window_size(); None sizes it for these boxes and the default EOT ranges (a host sync: fine
+    outside the training step, where Setup passes one computed once from the run's own ranges)."""
     images, boxes, valid = scenes.images, scenes.boxes, scenes.mask
     b, n = valid.shape
     h, w = images.shape[-2:]
     side = artifact.shape[-1]
+    if window is None:
+        window = window_size(scenes.max_diagonal(), scale, EOTSettings())
+    k = min(int(window), h, w)
     rgb = photometric(artifact, params, colour_model)
     # premultiplied alpha: warping blends edges with zeros, which then composites without dark fringes
     rgba = torch.cat([rgb * mask, mask.expand(len(params), 1, side, side)], 1)
     # empty box slots get a unit box: a zero-size box has a singular homography, and NaN * 0 is still NaN
     boxes = torch.where(valid[..., None], boxes, torch.tensor([0.0, 0.0, side, side], device=boxes.device))
     matrix = torso_homography(boxes.reshape(-1, 4), side, scale, anchor_y) @ jitter_matrix(params, side)
-    warped = warp_into_image(rgba, matrix, (h, w))
-    warped = warped.view(b, n, 4, h, w) * valid.view(b, n, 1, 1, 1).to(warped.dtype)
-    out = images
-    for slot in range(n):  # few slots (targets per image); each step is batched over the whole batch
+    centre = matrix @ torch.tensor([side / 2, side / 2, 1.0], device=matrix.device)
+    centre = centre[:, :2] / centre[:, 2:]
+    # a window pushed back inside the image still covers every in-image pixel of the artifact
+    limit = torch.tensor([w - k, h - k], device=centre.device)
+    origin = torch.minimum((centre - k / 2).floor().clamp(min=0), limit)
+    to_window = torch.eye(3, device=matrix.device).repeat(len(matrix), 1, 1)
+    to_window[:, :2, 2] = -origin
+    warped = warp_into_image(rgba, to_window @ matrix, (k, k))
+    warped = warped * valid.reshape(-1, 1, 1, 1).to(warped.dtype)
+
+    steps = torch.arange(k, device=images.device)
+    offsets = (steps[:, None] * w + steps[None, :]).reshape(1, -1)  # (1, k*k) within a window
+    start = (origin[:, 1] * w + origin[:, 0]).long().view(b, n)
+    canvas = images.flatten(2)  # (B,3,h*w)
+    warped = warped.view(b, n, 4, k * k)
+    for slot in range(n):  # few slots (targets per image); each is one batched gather/scatter
+        index = (start[:, slot, None] + offsets)[:, None, :].expand(b, 3, k * k)
+        under = canvas.gather(2, index)
         colour, alpha = warped[:, slot, :3], warped[:, slot, 3:]
-        out = out * (1 - alpha) + colour
-    return out
+        canvas = canvas.scatter(2, index, under * (1 - alpha) + colour)
+    return canvas.view(b, 3, h, w)

@@ -1,0 +1,125 @@
+"""`patchgen export` (a run's artifact to a print-ready PDF/PNG) and `patchgen calibrate chart | fit | palette`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from patchgen.atomic import atomic_write_json
+from patchgen.errors import UserError
+
+
+def add_commands(subparsers) -> None:
+    exp = subparsers.add_parser("export", help="the trained artifact as a PDF (and PNG) at exact physical size")
+    exp.add_argument("run", help="run directory holding patch.png and patch.json")
+    exp.add_argument("--size", required=True, help="longer side (30cm, 300mm, 12in) or both (30x20cm)")
+    exp.add_argument("--dpi", type=int, default=300, help="resolution of the PNG for print shops (default 300)")
+    exp.add_argument("--paper", default="A4", help="A4 (default), A3, A5, A2, Letter, Legal, Tabloid")
+    exp.add_argument("--no-tile", action="store_true", help="fail instead of tiling a print larger than the paper")
+    exp.add_argument("--no-png", action="store_true", help="write the PDF only")
+    exp.add_argument("--out", help="output folder (default RUN/export)")
+    exp.set_defaults(func=run_export)
+
+    cal = subparsers.add_parser("calibrate", help="measure your printer: chart, colour model, palette")
+    actions = cal.add_subparsers(dest="action", required=True)
+    chart = actions.add_parser("chart", help="write the calibration chart PDF (and its .json)")
+    chart.add_argument("--out", default="calibration_chart.pdf")
+    chart.add_argument("--paper", default="A4")
+    chart.set_defaults(func=run_chart)
+
+    fit = actions.add_parser("fit", help="fit a colour model from a photo of the printed chart")
+    fit.add_argument("photo")
+    fit.add_argument("--chart", help="the chart's .json (default: the built-in chart)")
+    fit.add_argument("--out", default="colour_model.json", help=".json or .safetensors (default colour_model.json)")
+    fit.set_defaults(func=run_fit)
+
+    pal = actions.add_parser("palette", help="build a printable-colour palette from a photo of the printed chart")
+    pal.add_argument("photo")
+    pal.add_argument("--chart", help="the chart's .json (default: the built-in chart)")
+    pal.add_argument("--colours", type=int, default=30, help="palette size (default 30)")
+    pal.add_argument("--out", default="palette.txt")
+    pal.set_defaults(func=run_palette)
+
+
+def run_export(args) -> int:
+    from printing.export import export_run
+
+    result = export_run(args.run, args.size, dpi=args.dpi, paper=args.paper, allow_tiling=not args.no_tile,
+                        out_dir=args.out, write_png=not args.no_png)
+    w, h = result.size_mm
+    pages = f"{result.pages} pages (tiled)" if result.pages > 1 else "1 page"
+    print(f"wrote {result.pdf} ({w:.1f} x {h:.1f} mm, {pages})")
+    if result.png:
+        print(f"wrote {result.png} ({args.dpi} dpi)")
+    print(f"wrote {result.sidecar} (marker layout and physical size)")
+    return 0
+
+
+def run_chart(args) -> int:
+    from printing.chart import chart_sheet, chart_spec
+    from printing.pdf_render import render_pdf
+    from printing.physical_size import paper_size_mm
+    from printing.tiling import plan_pages
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".pdf":
+        raise UserError(f"--out {out} should end in .pdf")
+    spec = chart_spec()
+    sheet = chart_sheet(spec)
+    try:
+        pages = plan_pages(sheet, paper_size_mm(args.paper), allow_tiling=False)
+    except UserError:
+        raise UserError(f"the calibration chart needs one A4 or Letter page; {args.paper} is too small") from None
+    render_pdf(sheet, pages, out, title="patchgen calibration chart")
+    atomic_write_json(out.with_suffix(".json"), spec)
+    print(f"wrote {out} (print at 100% scale, colour management off) and {out.with_suffix('.json')}")
+    return 0
+
+
+def _read_chart_photo(args):
+    from printing.chart import load_chart_spec
+    from printing.chart_reading import read_chart, read_photo
+
+    spec = load_chart_spec(args.chart)
+    return read_chart(read_photo(args.photo), spec, name=str(args.photo))
+
+
+def run_fit(args) -> int:
+    from printing.colour_fit import fit_colour_model
+
+    out = Path(args.out)
+    if out.suffix not in (".json", ".safetensors"):
+        raise UserError(f"--out {out} should end in .json or .safetensors")
+    reading = _read_chart_photo(args)
+    ok = reading.reliable
+    try:
+        report = fit_colour_model(reading.digital[ok], reading.captured[ok], reading.heldout[ok])
+    except ValueError as err:
+        raise UserError(f"{err} ({int((~ok).sum())} cells unevenly lit: glare or shadow?)") from None
+    report.model.info.update({"photo": str(Path(args.photo).resolve()), "markers_found": reading.markers_found,
+                              "marker_reprojection_px": round(reading.reprojection_px, 3)})
+    report.model.save(out)
+    cv = ", ".join(f"{name} {err:.2f}" for name, err in report.cv_de2000.items())
+    print(f"markers {reading.markers_found}, reprojection {reading.reprojection_px:.2f} px")
+    if not ok.all():
+        skipped = [cid for cid, good in zip(reading.cell_ids, ok) if not good]
+        print(f"skipped {len(skipped)} unevenly lit cells (glare, shadow or dirt): {' '.join(skipped[:20])}")
+    print(f"cross-validated dE2000: {cv}; chose {report.chosen}")
+    print(f"held-out cells: mean dE2000 {report.heldout_de2000_mean:.2f}, max {report.heldout_de2000_max:.2f} "
+          f"(without a model: {report.identity_heldout_de2000_mean:.2f})")
+    print(f"wrote {out}; use it in training with `colour_model: {out}` in the config")
+    return 0
+
+
+def run_palette(args) -> int:
+    from printing.palette_from_photo import palette_from_colours, save_palette
+
+    reading = _read_chart_photo(args)
+    n = len(reading.captured)
+    if not 2 <= args.colours <= n:
+        raise UserError(f"--colours must be between 2 and {n} (the chart's cell count)")
+    colours = palette_from_colours(reading.captured[reading.reliable], min(args.colours, int(reading.reliable.sum())))
+    save_palette(args.out, colours, f"{n} cells of a patchgen calibration chart photographed in "
+                                    f"{Path(args.photo).name}, k-means in CIELAB to {args.colours} measured colours")
+    print(f"wrote {args.out} ({args.colours} colours measured from {n} chart cells)")
+    return 0
+

@@ -1,0 +1,115 @@
+"""`patchgen export RUN`: the run's artifact as a print-ready PDF (and PNG) at exact physical size, with the
+marker layout and physical size in a sidecar JSON, and `physical_size_mm` recorded in RUN/patch.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from patchgen.atomic import atomic_save, atomic_write_json
+from patchgen.errors import UserError
+from printing.export_sheet import build_export_sheet
+from printing.pdf_render import render_pdf
+from printing.physical_size import mm_to_px, paper_size_mm, parse_size_mm
+from printing.raster_render import render_raster
+from printing.tiling import alignment_marks, mark_centres, plan_pages
+
+MIN_DPI, MAX_DPI = 72, 1200
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    pdf: Path
+    png: Path | None
+    sidecar: Path
+    size_mm: tuple[float, float]
+    pages: int
+
+
+def read_run_artifact(run_dir) -> tuple[np.ndarray, dict]:
+    """(H, W, 3) uint8 RGB composited on white paper (transparent pixels are unprinted paper), and patch.json."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist")
+    png, meta_path = run_dir / "patch.png", run_dir / "patch.json"
+    if not png.is_file():
+        raise UserError(f"{png} not found: export reads the artifact a `patchgen train` run wrote")
+    try:
+        with Image.open(png) as im:
+            rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as err:
+        raise UserError(f"cannot read {png}: {err}") from None
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{meta_path} is not valid JSON: {err}") from None
+    if meta is None:
+        raise UserError(f"{meta_path} not found: the artifact's sidecar is needed for its caption and size record")
+    alpha = rgba[:, :, 3:4]
+    rgb = rgba[:, :, :3] * alpha + (1.0 - alpha)
+    return (rgb * 255 + 0.5).astype(np.uint8), meta
+
+
+def caption_for(run_dir: Path, meta: dict, w: float, h: float) -> list[str]:
+    """Caption parts: run, size, victim (its file name, not a long path), target, objective, step."""
+    targets = meta.get("target_classes") or meta.get("target_class")
+    facts = {"victim": Path(str(meta["victim"])).name if meta.get("victim") else None,
+             "target": ", ".join(targets) if isinstance(targets, list) else targets,
+             "objective": meta.get("objective"), "step": meta.get("step")}
+    parts = [f"patchgen run {run_dir.resolve().name}", f"{w:.1f} x {h:.1f} mm"]
+    return parts + [f"{label} {value}" for label, value in facts.items() if value not in (None, "")]
+
+
+def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tiling: bool = True,
+               out_dir=None, name: str | None = None, write_png: bool = True) -> ExportResult:
+    run_dir = Path(run_dir)
+    if not MIN_DPI <= int(dpi) <= MAX_DPI:
+        raise UserError(f"--dpi {dpi} is outside {MIN_DPI}..{MAX_DPI}")
+    rgb, meta = read_run_artifact(run_dir)
+    height_px, width_px = rgb.shape[:2]
+    w, h = parse_size_mm(size, width_px / height_px)
+    paper_mm = paper_size_mm(paper)
+
+    sheet, layout = build_export_sheet(rgb, w, h, caption_for(run_dir, meta, w, h))
+    pages = plan_pages(sheet, paper_mm, allow_tiling=allow_tiling)
+    marks = alignment_marks(sheet, pages)
+    sheet.add(*marks)
+
+    out_dir = Path(out_dir) if out_dir else run_dir / "export"
+    stem = name or f"{meta.get('artifact', 'patch')}_{w:.0f}x{h:.0f}mm_{paper.lower()}"
+    pdf_path, png_path, sidecar_path = out_dir / f"{stem}.pdf", out_dir / f"{stem}.png", out_dir / f"{stem}.json"
+    render_pdf(sheet, pages, pdf_path, title=f"patchgen {run_dir.resolve().name}")
+
+    png_info = None
+    if write_png:
+        image, origin = render_raster(sheet, dpi)
+        atomic_save(png_path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", dpi=(dpi, dpi)))
+        png_info = {"path": png_path.name, "dpi": int(dpi), "px_per_mm": mm_to_px(1.0, dpi),
+                    "origin_mm": [round(origin[0], 4), round(origin[1], 4)],
+                    "size_px": [int(image.shape[1]), int(image.shape[0])]}
+
+    sidecar = {
+        "artifact": "export",
+        "source": {"run": str(run_dir.resolve()), "image": "patch.png", "artifact": meta.get("artifact", "patch"),
+                   "victim": meta.get("victim"),
+                   "target_classes": meta.get("target_classes") or meta.get("target_class"), "step": meta.get("step")},
+        "physical_size_mm": [round(w, 4), round(h, 4)],
+        "pixels": [int(width_px), int(height_px)],
+        "paper": paper.upper() if paper.upper().startswith("A") else paper.title(),
+        "pdf": {"path": pdf_path.name, "pages": len(pages.tiles), "rows": pages.rows, "cols": pages.cols,
+                "overlap_mm": round(pages.overlap_mm, 3),
+                "tiles": [{"row": t.row, "col": t.col, "window_mm": [round(t.x0, 4), round(t.y0, 4), round(t.w, 4),
+                                                                     round(t.h, 4)],
+                           "page_mm": [t.page_w, t.page_h], "margin_mm": t.margin} for t in pages.tiles],
+                "alignment_marks_mm": [[round(x, 3), round(y, 3)] for x, y in mark_centres(marks)]},
+        "png": png_info,
+        "marker_layout": layout,
+    }
+    atomic_write_json(sidecar_path, sidecar)
+    meta["physical_size_mm"] = [round(w, 4), round(h, 4)]
+    atomic_write_json(run_dir / "patch.json", meta)
+    return ExportResult(pdf_path, png_path if write_png else None, sidecar_path, (w, h), len(pages.tiles))

@@ -1,0 +1,65 @@
+"""The export sheet: the artifact at its physical size, four ArUco markers just outside its corners, crop marks,
+a scale bar and a caption. Returns the sheet and the marker layout that `capture/` uses to find the artifact."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from printing.markers import marker_layout
+from printing.sheet import Raster, Sheet, Text, crop_marks, marker_rects, scale_bar
+
+# Export markers use ids 0-3 (TL, TR, BR, BL); calibration charts use 40+, so the two are never confused.
+EXPORT_MARKER_IDS = (0, 1, 2, 3)
+
+
+def marker_geometry(width_mm: float, height_mm: float) -> tuple[float, float]:
+    """(side, gap) in mm: markers grow with the artifact (to be seen from further away) within 12-40 mm; the gap
+    leaves a white quiet zone wider than one marker cell and room for the crop marks."""
+    side = float(np.clip(0.1 * max(width_mm, height_mm), 12.0, 40.0))
+    gap = max(7.0, side / 4)
+    return side, gap
+
+
+CAPTION_MM = 2.8
+CHAR_WIDTH_EM = 0.55  # Helvetica's average advance is ~0.5 em: a slight overestimate never overflows
+
+
+def wrap_caption(parts: list[str], width_mm: float, size: float = CAPTION_MM) -> list[str]:
+    """Join caption parts with ' | ' into lines no wider than `width_mm` (a part longer than that is cut)."""
+    max_chars = max(20, int(width_mm / (CHAR_WIDTH_EM * size)))
+    lines, line = [], ""
+    for part in parts:
+        part = part if len(part) <= max_chars else part[: max_chars - 3] + "..."
+        candidate = f"{line} | {part}" if line else part
+        if len(candidate) <= max_chars:
+            line = candidate
+        else:
+            lines.append(line)
+            line = part
+    return lines + ([line] if line else [])
+
+
+def build_export_sheet(rgb: np.ndarray, width_mm: float, height_mm: float, caption) -> tuple[Sheet, dict]:
+    """`rgb`: (H, W, 3) uint8 artifact already composited on white paper; `caption`: a string or a list of parts
+    (wrapped to the sheet's width)."""
+    side, gap = marker_geometry(width_mm, height_mm)
+    w, h = float(width_mm), float(height_mm)
+    near, far = -gap - side, w + gap
+    positions = [(near, near), (far, near), (far, h + gap), (near, h + gap)]  # TL, TR, BR, BL
+    markers = [(mid, x, y, side) for mid, (x, y) in zip(EXPORT_MARKER_IDS, positions)]
+
+    sheet = Sheet()
+    sheet.add(Raster(0.0, 0.0, w, h, rgb))
+    for mid, x, y, s in markers:
+        sheet.add(*marker_rects(mid, x, y, s))
+    sheet.add(*crop_marks(0.0, 0.0, w, h, offset=1.5, length=min(5.0, gap - 1.5)))
+
+    # Below the bottom markers: the scale bar, then the caption, left-aligned with the markers.
+    below = h + gap + side + 5.0
+    bar = 100.0 if w + 2 * (gap + side) >= 130.0 else 50.0
+    sheet.add(*scale_bar(near, below, bar))
+    parts = [caption] if isinstance(caption, str) else list(caption)
+    for i, line in enumerate(wrap_caption(parts, w + 2 * (gap + side))):
+        sheet.add(Text(near, below + 9.0 + i * 1.5 * CAPTION_MM, line, size=CAPTION_MM))
+    layout = marker_layout((w, h), markers)
+    return sheet, layout
