@@ -29,7 +29,11 @@ def main():
     parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "attack_person_cpu.yaml"))
     parser.add_argument("--out", default="runs/attack_person")
     parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--threads", type=int, help="torch CPU threads (1 is faster on a machine shared with "
+                        "other jobs: OpenMP threads spin while they wait)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = load_config(args.config, [f"victim={YOLOV5N}", f"data.train={INRIA / 'dev'}",
                                        f"data.val={INRIA / 'holdout'}", *args.set])
     out = Path(args.out)

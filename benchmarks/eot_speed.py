@@ -43,7 +43,7 @@ def main():
     def bare():
         images = fixed_images.clone().requires_grad_(True)
         with setup.autocast:
-            loss = vanish(setup.model(images), setup.class_ids).float().mean()
+            loss = vanish(setup.model(images), setup.class_index).float().mean()
         loss.backward()
 
     def step():

@@ -22,6 +22,7 @@ class DataConfig:
     pseudo_conf: float = 0.25  # confidence a clean detection needs to become a pseudo-label
     max_targets: int = 6  # per image during training (largest boxes first); evaluation uses all
     min_box_frac: float = 0.0  # drop targets whose diagonal is below this fraction of the input size
+    crop: int = 0  # train on crop x crop windows around each image's largest target (0: whole images)
 
 
 @dataclass

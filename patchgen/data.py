@@ -46,6 +46,24 @@ class Scenes:
         return Scenes(self.images[idx].float() / 255, self.boxes[idx], self.mask[idx], self.names)
 
 
+def crop_around_targets(scenes: Scenes, size: int, anchor_y: float = 0.4) -> Scenes:
+    """size x size windows of each image, centred on its largest target's torso and kept inside the image.
+    Training on them sees every person at the full input's pixel scale for a fraction of the compute. Boxes
+    keep their true extent (they may reach past the window): placement is sized from the whole box."""
+    full = scenes.images.shape[-1]
+    if not 32 <= size <= full or size % 32:
+        raise UserError(f"data.crop must be a multiple of 32 between 32 and the input size {full}, got {size}")
+    first = scenes.boxes[:, 0]  # slots are sorted largest first
+    cx = (first[:, 0] + first[:, 2]) / 2
+    cy = first[:, 1] + anchor_y * (first[:, 3] - first[:, 1])
+    x0 = (cx - size / 2).round().clamp(0, full - size).long()
+    y0 = (cy - size / 2).round().clamp(0, full - size).long()
+    images = torch.stack([img[:, y : y + size, x : x + size] for img, x, y in zip(scenes.images, x0.tolist(),
+                                                                                  y0.tolist())])
+    shift = torch.stack([x0, y0, x0, y0], 1).to(scenes.boxes.dtype)[:, None, :]
+    return Scenes(images, scenes.boxes - shift, scenes.mask.clone(), scenes.names)
+
+
 @dataclass
 class LoadReport:
     loaded: int

@@ -15,7 +15,7 @@ from patchgen.artifacts import Patch, total_variation
 from patchgen.atomic import atomic_write_text
 from patchgen.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from patchgen.config import RunConfig, dump_yaml, to_dict
-from patchgen.data import load_scenes
+from patchgen.data import crop_around_targets, load_scenes
 from patchgen.errors import UserError
 from patchgen.objectives import vanish
 from patchgen.victims import load_victim
@@ -56,6 +56,7 @@ class Setup:
         self.victim = load_victim(config.victim, self.device, config.imgsz or None)
         self.imgsz = config.imgsz or self.victim.imgsz
         self.class_ids = [self.victim.class_id(c) for c in config.target_classes]
+        self.class_index = torch.tensor(self.class_ids, device=self.device)
         scenes, self.data_report = load_scenes(
             config.data.train, self.imgsz, self.class_ids, victim=self.victim, labels=config.data.labels,
             max_targets=config.data.max_targets, min_box_frac=config.data.min_box_frac,
@@ -63,7 +64,10 @@ class Setup:
         with_targets = scenes.mask.any(1)
         if not with_targets.any():
             raise UserError(f"no {'/'.join(config.target_classes)} targets in {config.data.train}: nothing to attack")
-        self.scenes = scenes.subset(with_targets.nonzero().squeeze(1)).to(self.device)
+        scenes = scenes.subset(with_targets.nonzero().squeeze(1))
+        if config.data.crop:
+            scenes = crop_around_targets(scenes, config.data.crop, config.placement.anchor_y)
+        self.scenes = scenes.to(self.device)
         # one window size for the whole run, so the step never asks the device for box sizes
         self.window = eot.window_size(self.scenes.max_diagonal(), config.placement.scale, config.eot)
         self.generator = torch.Generator(self.device).manual_seed(config.train.seed)
@@ -85,7 +89,7 @@ class Setup:
         with self.autocast:
             rendered = eot.render(image, self.artifact.mask, scenes, params, cfg.placement.scale,
                                   cfg.placement.anchor_y, self.colour_model, self.window)
-            adversarial = vanish(self.model(rendered), self.class_ids).float().mean()
+            adversarial = vanish(self.model(rendered), self.class_index).float().mean()
         tv = total_variation(image)
         nps = non_printability_score(image, self.palette)
         total = adversarial + cfg.loss.tv * tv + cfg.loss.nps * nps

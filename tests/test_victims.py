@@ -78,3 +78,13 @@ def test_a_corrupt_checkpoint_is_one_clear_error(tmp_path):
     bad.write_bytes(np.random.default_rng(0).bytes(2000))
     with pytest.raises(UserError, match="broken.pt"):
         load_victim(bad)
+
+
+def test_an_ultralytics_checkpoint_loads_by_path(tmp_path):
+    from ultralytics import YOLO
+
+    path = tmp_path / "my_detector.pt"
+    YOLO("yolo11n.yaml").save(path)  # a checkpoint in Ultralytics' own format, made offline
+    victim = load_victim(path, imgsz=320)
+    assert len(victim.names) == 80 and victim.name == str(path)
+    assert victim(torch.rand(1, 3, 320, 320)).class_scores.shape[-1] == 80

@@ -14,9 +14,19 @@ from patchgen.eot.warp import warp_into_image
 from patchgen.placement import torso_homography
 
 
+_UNIT = {}
+
+
+def unit_square(device, dtype) -> torch.Tensor:
+    """(4,2) corners TL, TR, BR, BL of the unit square, made once per device (no copy inside the step)."""
+    if (device, dtype) not in _UNIT:
+        _UNIT[device, dtype] = torch.tensor([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=dtype, device=device)
+    return _UNIT[device, dtype]
+
+
 def jitter_matrix(params: Params, side: int) -> torch.Tensor:
     """(n,3,3) artifact px -> artifact px: where each corner goes after perspective, rotation, scale, shift."""
-    unit = torch.tensor([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=params.angle.dtype, device=params.angle.device)
+    unit = unit_square(params.angle.device, params.angle.dtype)
     src = (unit * (side - 1)).expand(len(params), 4, 2)
     centred = (unit - 0.5 + params.corners) * side
     cos, sin = params.angle.cos()[:, None], params.angle.sin()[:, None]
@@ -60,13 +70,14 @@ def render(artifact: torch.Tensor, mask: torch.Tensor, scenes, params: Params, s
     # premultiplied alpha: warping blends edges with zeros, which then composites without dark fringes
     rgba = torch.cat([rgb * mask, mask.expand(len(params), 1, side, side)], 1)
     # empty box slots get a unit box: a zero-size box has a singular homography, and NaN * 0 is still NaN
-    boxes = torch.where(valid[..., None], boxes, torch.tensor([0.0, 0.0, side, side], device=boxes.device))
+    unit_box = torch.zeros_like(boxes)
+    unit_box[..., 2:] = side
+    boxes = torch.where(valid[..., None], boxes, unit_box)
     matrix = torso_homography(boxes.reshape(-1, 4), side, scale, anchor_y) @ jitter_matrix(params, side)
-    centre = matrix @ torch.tensor([side / 2, side / 2, 1.0], device=matrix.device)
-    centre = centre[:, :2] / centre[:, 2:]
+    centre = matrix[:, :, :2].sum(-1) * (side / 2) + matrix[:, :, 2]  # matrix @ (side/2, side/2, 1)
+    corner = (centre[:, :2] / centre[:, 2:] - k / 2).floor()
     # a window pushed back inside the image still covers every in-image pixel of the artifact
-    limit = torch.tensor([w - k, h - k], device=centre.device)
-    origin = torch.minimum((centre - k / 2).floor().clamp(min=0), limit)
+    origin = torch.stack([corner[:, 0].clamp(0, w - k), corner[:, 1].clamp(0, h - k)], 1)
     to_window = torch.eye(3, device=matrix.device).repeat(len(matrix), 1, 1)
     to_window[:, :2, 2] = -origin
     warped = warp_into_image(rgba, to_window @ matrix, (k, k))

@@ -30,6 +30,6 @@ def warp_into_image(src: torch.Tensor, matrix: torch.Tensor, size: tuple[int, in
     in_front = depth > 1e-8
     xy = points[..., :2] / torch.where(in_front, depth, torch.ones_like(depth))
     xy = torch.where(in_front, xy, torch.full_like(xy, -4.0 * max(side_x, side_y)))  # far outside: zeros
-    scale = torch.tensor([2.0 / (side_x - 1), 2.0 / (side_y - 1)], device=src.device)
-    grid = (xy * scale - 1).view(n, h, w, 2).to(src.dtype)
+    grid = torch.stack([xy[..., 0] * (2.0 / (side_x - 1)), xy[..., 1] * (2.0 / (side_y - 1))], -1) - 1
+    grid = grid.view(n, h, w, 2).to(src.dtype)
     return F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=True)

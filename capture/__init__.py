@@ -1,0 +1,12 @@
+"""From camera back to model: find the printed artifact in photos, video and live frames, and re-score it.
+
+    locate.py          markers (printing.markers) or the artifact's own SIFT features -> homography
+    rectify.py         the artifact pulled back into its digital pixel grid
+    colour_fidelity.py ΔE2000 between the rectified print and the digital artifact
+    counterfactual.py  the photo with the artifact painted over (grey or random), same geometry
+    verdict.py         did the attack work (vanish / mislabel / appear), one rule everywhere
+    score.py           one photo or frame through all of the above
+    video.py, batch.py, report.py   `patchgen score`: videos, many inputs, JSON/CSV/HTML
+    frames.py, live.py, serve.py    `patchgen live`: camera/stream/file, the loop, the local web page
+    synthetic.py       synthetic photographs of the exported printout, for tests and benchmarks
+"""

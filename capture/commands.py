@@ -1,0 +1,146 @@
+"""`patchgen score` (photos and videos of a printed artifact) and `patchgen live` (camera, stream or file)."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+from patchgen.errors import UserError
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise UserError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def add_commands(subparsers):
+    score = subparsers.add_parser(
+        "score", help="re-score photos and videos of a printed artifact against its run",
+        description="Find the artifact in each photo or video frame (markers, else its own image features), "
+                    "measure its colours, run the victim with and without it, and write a report.")
+    score.add_argument("inputs", nargs="+", metavar="PHOTO_OR_VIDEO")
+    score.add_argument("--run", required=True, help="run directory (patch.png + patch.json)")
+    score.add_argument("--out", help="output directory (default RUN/score)")
+    score.add_argument("--stride", type=int, default=1, help="score every N-th video frame (default 1)")
+    score.add_argument("--victim", help="model to score with (default: the run's victim)")
+    score.add_argument("--conf", type=float, default=0.25, help="detection threshold for the verdict")
+    score.add_argument("--imgsz", type=int, help="victim input size (default: the victim's)")
+    score.add_argument("--fill", choices=("grey", "random"), default="grey",
+                       help="what paints the artifact over in the counterfactual")
+    score.add_argument("--threads", type=int, help="CPU threads for the victim (default: torch's choice)")
+    score.set_defaults(func=run_score)
+
+    live = subparsers.add_parser(
+        "live", help="live demo: detections and the attack's verdict over camera frames",
+        description="Frames from a camera index, a stream URL or a video file, annotated live. "
+                    "Keys (window) or buttons (--serve page): s = snapshot, c = toggle counterfactual, q = quit.")
+    live.add_argument("--camera", default="0", help="camera index, stream URL or video file (default 0)")
+    live.add_argument("--run", help="run directory: the artifact to look for and its victim")
+    live.add_argument("--victim", help="model (default: the run's victim)")
+    live.add_argument("--serve", action="store_true", help="serve the annotated stream on a local web page")
+    live.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
+    live.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765; 0 = any free)")
+    live.add_argument("--frames", type=int, help="stop after N frames")
+    live.add_argument("--imgsz", type=int, help="victim input size (default: the victim's)")
+    live.add_argument("--conf", type=float, default=0.25)
+    live.add_argument("--loop", action="store_true", help="start a video file over when it ends")
+    live.add_argument("--no-window", action="store_true", help="no OpenCV window even where there is a screen")
+    live.add_argument("--no-features", action="store_true",
+                      help="find the artifact by its markers only (feature matching is the slow path)")
+    live.add_argument("--snapshots", default="snapshots", help="folder for snapshots (default ./snapshots)")
+    live.add_argument("--threads", type=int,
+                      help="CPU threads for the victim (default: torch's; 1 is often faster on a busy machine)")
+    live.set_defaults(func=run_live)
+
+
+def _check_common(args):
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if not 0 < args.conf < 1:
+        raise UserError(f"--conf must be between 0 and 1, got {args.conf}")
+    if args.imgsz is not None and (args.imgsz < 32 or args.imgsz % 32):
+        raise UserError(f"--imgsz must be a multiple of 32 (>= 32), got {args.imgsz}")
+
+
+def run_score(args) -> int:
+    from capture.batch import score_inputs
+
+    _check_common(args)
+    if args.stride < 1:
+        raise UserError(f"--stride must be >= 1, got {args.stride}")
+    score_inputs(args.inputs, args.run, out_dir=args.out, stride=args.stride, victim=args.victim, conf=args.conf,
+                 imgsz=args.imgsz, fill=args.fill, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_live(args) -> int:
+    from capture.batch import load_victim_for
+    from capture.frames import FrameSource
+    from capture.live import LiveDemo, has_screen
+    from capture.run_artifact import load_run
+
+    _check_common(args)
+    if args.frames is not None and args.frames < 1:
+        raise UserError(f"--frames must be >= 1, got {args.frames}")
+
+    def log(message):
+        print(message, file=sys.stderr)
+
+    artifact = load_run(args.run) if args.run else None
+    if artifact is None and not args.victim:
+        raise UserError("say which model to run: --run RUN or --victim MODEL")
+    # The camera first: a wrong index fails in a moment, before seconds of model loading.
+    source = FrameSource(args.camera, loop=args.loop).open()
+    try:
+        victim = load_victim_for(artifact, args.victim) if artifact is not None else \
+            load_victim_for_name(args.victim)
+    except BaseException:
+        source.close()
+        raise
+    window = has_screen() and not args.no_window
+    server = None
+    if args.serve:
+        from capture.serve import LiveServer
+
+        if not _loopback(args.host):
+            log(f"warning: serving on {args.host}: anyone who can reach this address sees the camera")
+        server = LiveServer(args.host, args.port).start()
+        log(f"live page: {server.url}")
+    elif not window:
+        log("no screen here: running without a window (add --serve to watch in a browser)")
+    demo = LiveDemo(source, victim, artifact, imgsz=args.imgsz, conf=args.conf, window=window, server=server,
+                    snapshot_dir=args.snapshots, max_frames=args.frames, use_features=not args.no_features, log=log)
+    try:
+        summary = demo.run()
+    finally:
+        if server is not None:
+            server.close()
+    log(f"live: {summary.frames} frames at {summary.fps:.1f} fps; {summary.failed_frames} failed, "
+        f"{summary.bad_frames} bad; {summary.ended}")
+    if summary.frames == 0:
+        raise UserError(f"{args.camera}: no frame could be read ({summary.ended})")
+    return 0
+
+
+def load_victim_for_name(name):
+    from patchgen.victims import load_victim
+
+    return load_victim(str(name), device="cpu")

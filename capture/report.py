@@ -1,0 +1,174 @@
+"""The scoring report: a CSV and JSON per input, a confidence histogram, video timelines, one HTML page."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from patchgen.atomic import atomic_save, atomic_write_text
+
+PHOTO_COLUMNS = ["photo", "located", "method", "markers_found", "feature_inliers", "target_score", "worked",
+                 "counterfactual_target_score", "counterfactual_worked", "score_change", "delta_e_mean",
+                 "delta_e_p95", "wearer_source", "notes"]
+
+
+def photo_row(name: str, record: dict) -> dict:
+    location = record.get("location") or {}
+    cf = record.get("counterfactual_verdict") or {}
+    colour = record.get("colour") or {}
+    return {"photo": name, "located": record["located"], "method": location.get("method", ""),
+            "markers_found": len(location.get("markers_found", [])), "feature_inliers":
+            location.get("feature_inliers", 0), "target_score": record["verdict"]["target_score"],
+            "worked": record["verdict"]["worked"], "counterfactual_target_score": cf.get("target_score"),
+            "counterfactual_worked": cf.get("worked"), "score_change": record.get("score_change"),
+            "delta_e_mean": colour.get("delta_e_mean"), "delta_e_p95": colour.get("delta_e_p95"),
+            "wearer_source": record.get("wearer_source"), "notes": " | ".join(record.get("notes", []))}
+
+
+def write_csv(path, rows: list, columns: list) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    return atomic_write_text(path, buffer.getvalue())
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # never a window: reports are written on headless hosts too
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confidence_histogram(path, with_artifact: list, counterfactual: list, conf: float, title: str) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    bins = np.linspace(0, 1, 21)
+    ax.hist([v for v in counterfactual if v is not None], bins=bins, alpha=0.55, label="artifact painted over",
+            color="#7a7a7a")
+    ax.hist(with_artifact, bins=bins, alpha=0.65, label="with the artifact", color="#d43c3c")
+    ax.axvline(conf, color="k", linestyle="--", linewidth=1, label=f"threshold {conf:.2f}")
+    ax.set_xlabel("target-class score over the wearer")
+    ax.set_ylabel("photos")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def timeline_plot(path, rows: list, conf: float, title: str) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    use_time = all(r["time_s"] is not None for r in rows)
+    x = [r["time_s"] if use_time else r["frame"] for r in rows]
+    ax.plot(x, [r["target_score"] for r in rows], color="#d43c3c", label="with the artifact")
+    cf = [r["counterfactual_target_score"] for r in rows]
+    if any(v is not None for v in cf):
+        ax.plot(x, [np.nan if v is None else v for v in cf], color="#7a7a7a", label="artifact painted over")
+    lost = [xi for xi, r in zip(x, rows) if not r["located"]]
+    if lost:
+        ax.plot(lost, [0.0] * len(lost), "|", color="#3070c0", markersize=8, label="artifact not found")
+    ax.axhline(conf, color="k", linestyle="--", linewidth=1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)" if use_time else "frame")
+    ax.set_ylabel("target-class score")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def _pct(value):
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _num(value, digits=2):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }}
+.pair {{ display: flex; gap: 0.5em; }} .pair img {{ width: 49%; height: auto; }}
+.ok {{ color: #1a8a3a; font-weight: 600; }} .no {{ color: #c02a2a; font-weight: 600; }}
+.note {{ color: #8a5a00; }}
+</style></head><body>
+<h1>{title}</h1>
+{body}
+</body></html>
+"""
+
+
+def _verdict(worked):
+    if worked is None:
+        return "–"
+    return '<span class="ok">worked</span>' if worked else '<span class="no">failed</span>'
+
+
+def write_html(path, title: str, summary: dict, photos: list, videos: list, errors: list,
+               histogram: str | None) -> Path:
+    """`photos`: dicts with name, record, annotated, counterfactual (paths relative to the page)."""
+    esc = html.escape
+    parts = ["<h2>Summary</h2><table>"]
+    for key, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        parts.append(f"<tr><th>{esc(str(key))}</th><td>{esc(str(value))}</td></tr>")
+    parts.append("</table>")
+    if errors:
+        parts.append("<h2>Inputs that could not be read</h2><ul>")
+        parts += [f'<li class="note">{esc(e)}</li>' for e in errors]
+        parts.append("</ul>")
+    if histogram:
+        parts.append(f'<h2>Confidence</h2><img src="{esc(histogram)}" alt="confidence histogram">')
+    for video in videos:
+        s = video["summary"]
+        parts.append(f"<h2>Video {esc(Path(s['video']).name)}</h2>")
+        if video.get("timeline"):
+            parts.append(f'<img src="{esc(video["timeline"])}" alt="timeline">')
+        parts.append("<table>")
+        for key in ("frames_scored", "expected_frames", "located_rate", "attack_worked_rate",
+                    "counterfactual_worked_rate", "mean_target_score", "mean_counterfactual_target_score",
+                    "mean_delta_e", "ended"):
+            parts.append(f"<tr><th>{key}</th><td>{esc(str(s.get(key)))}</td></tr>")
+        parts.append("</table>")
+        if video.get("annotated"):
+            parts.append(f'<p><a href="{esc(video["annotated"])}">annotated video</a> · '
+                         f'<a href="{esc(video["frames_csv"])}">per-frame CSV</a></p>')
+        for event in s.get("events", [])[:10]:
+            parts.append(f'<p class="note">{esc(event)}</p>')
+    if photos:
+        parts.append("<h2>Photos</h2><p>Left: the photo as the victim saw it; right: the same photo with the "
+                     "artifact painted over (the counterfactual).</p><table><tr><th>photo</th><th>verdict</th>"
+                     "<th>found by</th><th>target score (painted over)</th><th>ΔE mean</th></tr>")
+        for photo in photos:
+            record = photo["record"]
+            cf = record.get("counterfactual_verdict") or {}
+            location = record.get("location") or {}
+            colour = record.get("colour") or {}
+            images = f'<img src="{esc(photo["annotated"])}" alt="annotated">'
+            if photo.get("counterfactual"):
+                images += f'<img src="{esc(photo["counterfactual"])}" alt="counterfactual">'
+            notes = "".join(f'<div class="note">{esc(n)}</div>' for n in record.get("notes", []))
+            parts.append(
+                f"<tr><td>{esc(photo['name'])}{notes}</td><td>{_verdict(record['verdict']['worked'])}</td>"
+                f"<td>{esc(location.get('method', 'not found'))}</td>"
+                f"<td>{_num(record['verdict']['target_score'])} ({_num(cf.get('target_score'))})</td>"
+                f"<td>{_num(colour.get('delta_e_mean'), 1)}</td></tr>"
+                f'<tr><td colspan="5"><div class="pair">{images}</div></td></tr>')
+        parts.append("</table>")
+    return atomic_write_text(path, PAGE.format(title=esc(title), body="\n".join(parts)))

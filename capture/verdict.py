@@ -1,0 +1,89 @@
+"""Did the attack work on this photo? One definition, used alike for photos, video frames and the digital
+reference, so that their verdicts can be compared.
+
+The *wearer* is the person (or object) carrying the artifact. Its box comes, in order of preference, from
+ - the caller (a labelled box, or the clean detector's box in a benchmark), or
+ - the counterfactual photo (artifact painted over): the highest-scoring box that contains the artifact's
+   centre — i.e. what the victim sees there when the artifact is not doing anything.
+A detection is "over the wearer" when its IoU with the wearer box is >= 0.5 (the usual detection-match rule).
+Without a wearer box, a detection is over the wearer when it contains the artifact's centre; without even an
+artifact location, any detection of the class counts.
+
+ - vanish:   worked when no target-class detection with score >= conf is over the wearer.
+ - mislabel: worked when a target-class detection with score >= conf is over the wearer.
+ - appear:   worked when a target-class detection with score >= conf contains the artifact's centre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MATCH_IOU = 0.5
+
+
+def box_iou(boxes: np.ndarray, box) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    box = np.asarray(box, dtype=np.float64)
+    x1 = np.maximum(boxes[:, 0], box[0])
+    y1 = np.maximum(boxes[:, 1], box[1])
+    x2 = np.minimum(boxes[:, 2], box[2])
+    y2 = np.minimum(boxes[:, 3], box[3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + (box[2] - box[0]) * (box[3] - box[1]) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def contains(boxes: np.ndarray, point) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x, y = point
+    return (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
+
+
+@dataclass
+class Verdict:
+    worked: bool
+    target_score: float  # best target-class score over the wearer (or the artifact) — 0 if none
+    rule: str  # which wearer rule applied: "wearer-box", "artifact-centre" or "whole-photo"
+
+    def to_dict(self) -> dict:
+        return {"worked": bool(self.worked), "target_score": round(float(self.target_score), 4), "rule": self.rule}
+
+
+def of_classes(detections: np.ndarray, class_ids) -> np.ndarray:
+    """The rows of (n,6) detections whose class is `class_ids` (an int or several)."""
+    dets = np.asarray(detections, dtype=np.float64).reshape(-1, 6)
+    return dets[np.isin(dets[:, 5].astype(int), np.atleast_1d(np.asarray(class_ids, dtype=int)))]
+
+
+def wearer_from_counterfactual(detections: np.ndarray, artifact_centre, class_ids) -> np.ndarray | None:
+    """The box the victim gives the wearer once the artifact is painted over (None if it sees none there).
+
+    `class_ids` None takes any class (mislabel: the wearer's own class is not the target)."""
+    dets = np.asarray(detections, dtype=np.float64).reshape(-1, 6)
+    if class_ids is not None:
+        dets = of_classes(dets, class_ids)
+    dets = dets[contains(dets[:, :4], artifact_centre)]
+    if len(dets) == 0:
+        return None
+    return dets[np.argmax(dets[:, 4]), :4].copy()
+
+
+def judge(detections: np.ndarray, objective: str, class_ids, conf: float = 0.25,
+          wearer_box=None, artifact_centre=None) -> Verdict:
+    """Apply the rule above to (n,6) detections x1,y1,x2,y2,score,cls; `class_ids`: the target class(es)."""
+    dets = of_classes(detections, class_ids)
+    if objective == "appear" and artifact_centre is not None:
+        over, rule = contains(dets[:, :4], artifact_centre), "artifact-centre"
+    elif wearer_box is not None:
+        over, rule = box_iou(dets[:, :4], wearer_box) >= MATCH_IOU, "wearer-box"
+    elif artifact_centre is not None:
+        over, rule = contains(dets[:, :4], artifact_centre), "artifact-centre"
+    else:
+        over, rule = np.ones(len(dets), dtype=bool), "whole-photo"
+    score = float(dets[over, 4].max()) if over.any() else 0.0
+    present = score >= conf
+    worked = (not present) if objective == "vanish" else present
+    return Verdict(worked=worked, target_score=score, rule=rule)

@@ -1,0 +1,97 @@
+"""Score a video file frame by frame (every `stride`-th frame), with the counterfactual on every scored frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from capture.annotate import annotate
+from capture.frames import FrameSource
+from capture.media import shrink
+from patchgen.atomic import atomic_save
+
+ANNOTATED_MAX_SIDE = 960
+
+
+@dataclass
+class VideoScore:
+    path: str
+    rows: list = field(default_factory=list)  # one dict per scored frame
+    events: list = field(default_factory=list)
+    ended: str | None = None
+    fps: float | None = None
+    expected_frames: int | None = None
+    annotated_video: str | None = None
+
+    def summary(self) -> dict:
+        rows = self.rows
+        n = len(rows)
+
+        def rate(key):
+            values = [r[key] for r in rows if r[key] is not None]
+            return round(float(np.mean(values)), 4) if values else None
+
+        return {"video": self.path, "frames_scored": n, "expected_frames": self.expected_frames,
+                "located_rate": rate("located"), "attack_worked_rate": rate("worked"),
+                "counterfactual_worked_rate": rate("counterfactual_worked"),
+                "mean_target_score": rate("target_score"),
+                "mean_counterfactual_target_score": rate("counterfactual_target_score"),
+                "mean_delta_e": rate("delta_e_mean"), "ended": self.ended, "events": self.events[:50]}
+
+
+def frame_row(index: int, fps: float | None, score) -> dict:
+    cf = score.counterfactual_verdict
+    return {"frame": index, "time_s": round(index / fps, 3) if fps else None,
+            "located": score.location is not None,
+            "method": score.location.method if score.location else "",
+            "target_score": round(score.verdict.target_score, 4), "worked": bool(score.verdict.worked),
+            "counterfactual_target_score": round(cf.target_score, 4) if cf else None,
+            "counterfactual_worked": bool(cf.worked) if cf else None,
+            "delta_e_mean": (score.colour or {}).get("delta_e_mean")}
+
+
+def score_video(path, scorer, stride: int = 1, annotated_path=None, max_frames: int | None = None,
+                on_event=None) -> VideoScore:
+    """Every `stride`-th frame through `scorer`; an annotated copy (MJPG AVI) written if `annotated_path`."""
+    source = FrameSource(path, on_event=on_event).open()
+    result = VideoScore(path=str(path), fps=source.fps, expected_frames=source.expected_frames)
+    names, class_ids, conf = scorer.victim.names, scorer.class_ids, scorer.conf
+
+    def run(writer_path=None):
+        writer = None
+        try:
+            for index, rgb in source.frames(stride=stride):
+                try:
+                    score = scorer.score(rgb)
+                except Exception as err:  # one bad frame must not lose the rest of the video
+                    source.event(f"{path}: frame {index} could not be scored ({err.__class__.__name__}: {err})")
+                    continue
+                result.rows.append(frame_row(index, source.fps, score))
+                if writer_path is not None:
+                    frame = shrink(annotate(rgb, score, names, class_ids, conf, title=f"frame {index}"),
+                                   ANNOTATED_MAX_SIDE)
+                    if writer is None:
+                        fps = (source.fps or 25.0) / max(1, stride)
+                        writer = cv2.VideoWriter(str(writer_path), cv2.VideoWriter_fourcc(*"MJPG"), fps,
+                                                 (frame.shape[1], frame.shape[0]))
+                    writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+                if max_frames and len(result.rows) >= max_frames:
+                    break
+        finally:
+            if writer is not None:
+                writer.release()
+            source.close()
+
+    if annotated_path is not None:
+        atomic_save(Path(annotated_path), run)
+        if result.rows:
+            result.annotated_video = str(annotated_path)
+        else:  # nothing was scored: no empty video file left behind
+            Path(annotated_path).unlink(missing_ok=True)
+    else:
+        run()
+    result.events, result.ended = list(source.events), source.ended
+    return result

@@ -1,0 +1,170 @@
+"""`patchgen score` on photos and a video of a printed artifact, end to end through the CLI, with bad input."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from capture.batch import score_inputs
+from capture.frames import FrameSource
+from capture.media import read_photo, write_image
+from capture.synthetic import crop_sheet, frame_on_wearer, sheet_from_export, synthesize, tallest_person, \
+    write_run, write_video
+from capture.verdict import judge, wearer_from_counterfactual
+from patchgen.cli import main
+from patchgen.victims import load_victim
+from printing.export import export_run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One CPU thread for the detector: on a shared 2-core runner two threads wait on each other (seconds per
+    frame instead of a tenth); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory, shared_assets, inria_dev, yolov5n_path):
+    """A run exported at 300 mm, three photos (markers, no markers, no artifact), an unreadable file, a video."""
+    root = tmp_path_factory.mktemp("score")
+    run = root / "run"
+    patch = read_photo(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
+    write_run(run, patch, victim=str(yolov5n_path))
+    export = export_run(run, "300mm", dpi=100)
+    sheet, layout = sheet_from_export(export.sidecar)
+    gap = -layout["markers"][0]["corners_mm"][2][0]
+    bare = crop_sheet(sheet, (-gap / 2, -gap / 2, 300 + gap / 2, 300 + gap / 2))
+    rng = np.random.default_rng(5)
+    pose = {"yaw_deg": 15.0, "pitch_deg": 5.0, "roll_deg": -5.0, "size_factor": 1.1, "anchor_x": 0.5,
+            "anchor_y": 0.35}
+
+    image, box = tallest_person(inria_dev, "crop001504")
+    background, _, wearer = frame_on_wearer(image, box, (1920, 1080), fill=0.9)
+    photos = {"markers": root / "with_markers.jpg", "bare": root / "no_markers.jpg", "plain": root / "plain.jpg"}
+    write_image(photos["markers"], synthesize(background, wearer, sheet, (300, 300), rng, pose=pose).photo)
+    write_image(photos["bare"], synthesize(background, wearer, bare, (300, 300), rng, pose=pose).photo)
+    write_image(photos["plain"], background)
+    broken = root / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+
+    image, box = tallest_person(inria_dev, "crop001531")
+    background, _, wearer = frame_on_wearer(image, box, (1280, 720), fill=0.9)
+    video = root / "turning.avi"
+    write_video(video, background, wearer, sheet, (300, 300), frames=9, fps=9, seed=2)
+    return {"root": root, "run": run, "photos": photos, "broken": broken, "video": video}
+
+
+def test_score_photos_writes_report_and_fails_on_unreadable(scene, capsys):
+    out = scene["root"] / "report"
+    photos = scene["photos"]
+    inputs = [str(photos["markers"]), str(photos["bare"]), str(photos["plain"]), str(scene["broken"])]
+    code = main(["score", *inputs, "--run", str(scene["run"]), "--out", str(out)])
+    err = capsys.readouterr().err
+    # Unreadable input: one clear line, a non-zero exit, and everything readable still scored and written.
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("patchgen score: error: 1 of 4 inputs could not be read")
+    assert "Traceback" not in err
+
+    summary = json.loads((out / "summary.json").read_text())
+    by_name = {p["photo"]: p for p in summary["photos"]}
+    assert summary["summary"]["photos"] == 3 and summary["summary"]["unreadable"] == 1
+    assert by_name["with_markers.jpg"]["location"]["method"] == "markers"
+    assert by_name["with_markers.jpg"]["location"]["markers_found"] == [0, 1, 2, 3]
+    assert by_name["no_markers.jpg"]["location"]["method"] == "features"
+    # The two views of the same printout at the same pose agree on where it is.
+    corners = [np.array(by_name[n]["location"]["corners_px"]) for n in ("with_markers.jpg", "no_markers.jpg")]
+    assert np.abs(corners[0] - corners[1]).max() < 4.0
+
+    plain = by_name["plain.jpg"]
+    assert plain["located"] is False and plain["counterfactual_verdict"] is None
+    assert any("artifact not found" in note for note in plain["notes"])
+    assert plain["verdict"]["rule"] == "whole-photo"
+    assert plain["verdict"]["worked"] is False  # nothing hides the person in a photo without the artifact
+
+    for name in ("with_markers.jpg", "no_markers.jpg"):
+        record = by_name[name]
+        assert record["counterfactual_verdict"] is not None
+        assert record["score_change"] == pytest.approx(
+            record["verdict"]["target_score"] - record["counterfactual_verdict"]["target_score"], abs=1e-3)
+        assert record["colour"]["delta_e_mean"] is not None
+        stem = name.rsplit(".", 1)[0]
+        assert read_photo(out / "photos" / f"{stem}_counterfactual.jpg").shape[2] == 3
+        assert json.loads((out / "photos" / f"{stem}.json").read_text())["verdict"] == record["verdict"]
+
+    rows = list(csv.DictReader((out / "scores.csv").open()))
+    assert [r["photo"] for r in rows] == ["with_markers.jpg", "no_markers.jpg", "plain.jpg"]
+    page = (out / "report.html").read_text()
+    assert "broken.jpg" in page and "confidence_hist.png" in page
+    assert page.count("_annotated.jpg") == 3 and page.count("_counterfactual.jpg") == 2
+    assert read_photo(out / "confidence_hist.png").shape[0] > 100
+
+
+def test_score_video_with_stride_draws_timeline(scene, yolov5n_path):
+    out = scene["root"] / "video_report"
+    victim = load_victim(str(yolov5n_path))
+    summary = score_inputs([scene["video"]], scene["run"], out_dir=out, stride=3, victim=victim, log=lambda m: None)
+    assert summary["videos"] == 1 and summary["photos"] == 0
+    record = json.loads((out / "videos" / "turning.json").read_text())
+    frames = record["frames"]
+    assert [f["frame"] for f in frames] == [0, 3, 6]
+    assert record["summary"]["frames_scored"] == 3 and record["summary"]["expected_frames"] == 9
+    assert sum(f["located"] for f in frames) >= 2
+    located = [f for f in frames if f["located"]]
+    assert all(f["counterfactual_target_score"] is not None for f in located)
+    assert read_photo(out / "videos" / "turning_timeline.png").shape[1] > 300
+    assert len(list(csv.DictReader((out / "videos" / "turning_frames.csv").open()))) == 3
+    assert FrameSource(out / "videos" / "turning_annotated.avi").open().expected_frames == 3
+    assert "turning_timeline.png" in (out / "report.html").read_text()
+
+
+def test_truncated_video_is_scored_up_to_where_it_ends(scene, tmp_path):
+    data = scene["video"].read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    source = FrameSource(cut).open()
+    frames = [index for index, _ in source.frames()]
+    assert 0 < len(frames) < 9
+    assert source.ended is not None
+    assert any("ended early" in event for event in source.events)
+
+
+def test_missing_run_and_missing_photo_are_one_line_errors(scene, capsys, tmp_path):
+    assert main(["score", str(scene["photos"]["plain"]), "--run", str(tmp_path / "nope")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    empty_run = tmp_path / "run"
+    shutil.copytree(scene["run"], empty_run)
+    (empty_run / "patch.png").write_bytes(b"garbage")
+    assert main(["score", str(scene["photos"]["plain"]), "--run", str(empty_run)]) == 2
+    err = capsys.readouterr().err
+    assert "patch.png: not a readable image" in err and "Traceback" not in err
+    assert main(["score", str(scene["photos"]["plain"]), "--run", str(scene["run"]), "--stride", "0"]) == 2
+    assert "--stride must be >= 1" in capsys.readouterr().err
+
+
+def test_verdict_rules():
+    person, car = 0, 2
+    wearer = np.array([100, 100, 200, 400])
+    dets = np.array([[102, 98, 198, 405, 0.80, person],   # the wearer, still seen
+                     [300, 100, 380, 380, 0.90, person],   # somebody else
+                     [110, 150, 190, 250, 0.70, car]])
+    assert not judge(dets, "vanish", person, 0.25, wearer).worked
+    assert judge(dets[1:], "vanish", person, 0.25, wearer).worked  # only the bystander is left
+    assert judge(dets[1:], "vanish", person, 0.25, wearer).target_score == 0.0
+    weak = dets.copy()
+    weak[0, 4] = 0.2  # below the threshold: the wearer counts as gone
+    assert judge(weak, "vanish", person, 0.25, wearer).worked
+    assert judge(dets, "mislabel", car, 0.25, None, artifact_centre=(150, 200)).worked
+    assert judge(dets, "appear", car, 0.25, wearer, artifact_centre=(150, 200)).rule == "artifact-centre"
+    assert not judge(dets, "appear", car, 0.25, wearer, artifact_centre=(340, 200)).worked
+    assert judge(dets, "vanish", person, 0.25).rule == "whole-photo"
+    # Several target classes (a run hiding both face classes): any of them over the wearer counts.
+    assert not judge(dets[1:], "vanish", (person, car), 0.25, np.array([110, 150, 190, 250])).worked
+    assert judge(dets[1:], "vanish", (person, 5), 0.25, np.array([110, 150, 190, 250])).worked
+    assert np.allclose(wearer_from_counterfactual(dets, (150, 200), person), dets[0, :4])
+    assert wearer_from_counterfactual(dets, (500, 500), person) is None
