@@ -3,12 +3,17 @@ with the fitted colour model keeps more attack strength after a (simulated) prin
 
     python benchmarks/printing.py [--steps 300] [--seeds 0 1 2] [--work /tmp/patchgen_bench_printing]
 
-1. Calibration: the chart PDF is rendered by pdftoppm (150 dpi), passed through a known print colour distortion
-   (`printing.print_simulation.PrintColourDistortion`) and photographed (perspective, blur, noise, JPEG);
-   `calibrate fit`'s pipeline reads it back and fits a colour model; error on held-out cells in CIEDE2000.
-2. Training: the same config and seed, with and without `colour_model:` (the model fitted in 1), on INRIA dev,
-   for each of three seeds (one seed is too noisy to compare two patches).
-3. Evaluation on INRIA holdout: each patch passed through the same distortion before placement, AP@0.5.
+Two simulated printers (`printing.print_simulation`): "tonal" (`PrintColourDistortion`, mostly contrast/gamma/
+saturation) and "inkjet" (`InkjetColourDistortion`, plain-paper inkjet: dot gain, gamut compression, hue shift,
+paper limits). For each:
+1. Calibration: the chart PDF is rendered by pdftoppm (150 dpi), passed through the distortion and photographed
+   (perspective, blur, noise, JPEG); `calibrate fit`'s pipeline reads it back and fits a colour model; error on
+   held-out cells in CIEDE2000.
+2. Training: the same config and seed with `colour_model:` (the model fitted in 1) on INRIA dev, and once without
+   (shared by both distortions: without a colour model, training never sees the distortion), for each seed (one
+   seed is too noisy to compare two patches).
+3. Evaluation on INRIA holdout, AP@0.5: each patch as trained ("digital") and passed through the distortion before
+   placement ("printed"). The headline keys are the inkjet distortion's printed means; both are in by_distortion.
 4. Export: the trained patch as a PDF at 15 cm (one A4 page) and 30 cm (tiled over A4), rendered at 300 dpi;
    the artifact measured in the render, every marker decoded.
 Figures go to benchmarks/results/printing.json.
@@ -40,7 +45,7 @@ from printing.export import export_run  # noqa: E402
 from printing.markers import detect_markers, homography_from_markers  # noqa: E402
 from printing.pdf_render import render_pdf  # noqa: E402
 from printing.physical_size import paper_size_mm  # noqa: E402
-from printing.print_simulation import PrintColourDistortion, photograph  # noqa: E402
+from printing.print_simulation import DISTORTIONS, photograph  # noqa: E402
 from printing.tiling import plan_pages  # noqa: E402
 
 ASSETS = REPO.parent / "shared" / "assets"
@@ -53,12 +58,16 @@ def pdftoppm(pdf: Path, dpi: int, prefix: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(prefix.parent.glob(prefix.name + "-*.png"))]
 
 
-def calibrate(work: Path) -> tuple[Path, dict]:
+def calibrate(work: Path, distortion: str) -> tuple[Path, dict]:
     spec = chart_spec()
     sheet = chart_sheet(spec)
+    work = work / distortion
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("chart-*.png"):
+        old.unlink()
     render_pdf(sheet, plan_pages(sheet, paper_size_mm("A4"), allow_tiling=False), work / "chart.pdf")
     (page,) = pdftoppm(work / "chart.pdf", 150, work / "chart")
-    printed = PrintColourDistortion().apply_uint8(page)
+    printed = DISTORTIONS[distortion]().apply_uint8(page)
     photo, _ = photograph(printed, seed=2024, out_size=(2000, 1500), blur_sigma=1.2, noise_sigma=0.02,
                           jpeg_quality=80)
     Image.fromarray(photo).save(work / "chart_photo.jpg", quality=95)
@@ -74,11 +83,12 @@ def calibrate(work: Path) -> tuple[Path, dict]:
              "markers_found": reading.markers_found, "reprojection_px": round(reading.reprojection_px, 3),
              "cells_fit": int((ok & ~reading.heldout).sum()), "cells_heldout": int((ok & reading.heldout).sum()),
              "cells_skipped": int((~ok).sum())}
-    print(f"calibration: {facts}", file=sys.stderr)
+    print(f"calibration ({distortion}): {facts}", file=sys.stderr)
     return path, facts
 
 
-def train_both(work: Path, colour_model: Path, steps: int, seed: int) -> dict:
+def train_all(work: Path, colour_models: dict, steps: int, seed: int) -> dict:
+    """One run without a colour model and one with each distortion's fitted model, same seed."""
     from patchgen.config import load_config
     from patchgen.train import train
 
@@ -87,7 +97,8 @@ def train_both(work: Path, colour_model: Path, steps: int, seed: int) -> dict:
             f"data.val={ASSETS / 'data' / 'inria_test_pos' / 'holdout'}",
             f"train.steps={steps}", f"train.seed={seed}"]
     runs = {}
-    for name, extra in (("without", []), ("with", [f"colour_model={colour_model}"])):
+    variants = [("without", [])] + [(f"with_{d}", [f"colour_model={m}"]) for d, m in colour_models.items()]
+    for name, extra in variants:
         run_dir = work / f"seed{seed}_{name}_colour_model"
         if run_dir.exists():
             shutil.rmtree(run_dir)
@@ -111,16 +122,17 @@ class Scorer:
         self.class_ids = [self.victim.class_id(c) for c in self.config.target_classes]
         self.scenes, _ = load_scenes(self.config.data.val, self.victim.imgsz, self.class_ids, victim=self.victim,
                                      labels=self.config.data.labels)
-        self.print_sim = PrintColourDistortion()
+        self.distortions = {name: cls() for name, cls in DISTORTIONS.items()}
 
     @torch.no_grad()
-    def score(self, run_dir: Path, printed: bool, with_clean: bool = False) -> dict:
+    def score(self, run_dir: Path, distortion: str | None, with_clean: bool = False) -> dict:
         from patchgen.artifacts import load_patch
         from patchgen.evaluate import evaluate
 
         conditions = ("clean", "adv") if with_clean else ("adv",)
+        transform = self.distortions[distortion] if distortion else None
         return evaluate(self.victim, self.scenes, load_patch(run_dir), self.class_ids, self.config.placement.scale,
-                        self.config.placement.anchor_y, patch_transform=self.print_sim if printed else None,
+                        self.config.placement.anchor_y, patch_transform=transform,
                         progress=False, conditions=conditions).table
 
 
@@ -160,6 +172,29 @@ def export_checks(run_dir: Path, work: Path, dpi: int = 300) -> dict:
     return out
 
 
+def summarise(evaluation: dict) -> dict:
+    """by_distortion: per-seed AP and means, with/without the colour model, digital/printed."""
+
+    def block(rows: dict) -> dict:
+        aps = {seed: row["ap50_labels"] for seed, row in rows.items()}
+        vals = list(aps.values())
+        return {"per_seed": aps, "mean": round(float(np.mean(vals)), 4), "std": round(float(np.std(vals)), 4)}
+
+    out = {}
+    for d in DISTORTIONS:
+        with_p = evaluation[f"with_{d}_colour_model_printed"]
+        without_p = evaluation[f"without_colour_model_printed_{d}"]
+        seeds = [s for s in with_p if s in without_p]
+        diffs = [round(with_p[s]["ap50_labels"] - without_p[s]["ap50_labels"], 4) for s in seeds]
+        out[d] = {"printed": {"with_colour_model": block(with_p), "without_colour_model": block(without_p)},
+                  "digital": {"with_colour_model": block(evaluation[f"with_{d}_colour_model_digital"]),
+                              "without_colour_model": block(evaluation["without_colour_model_digital"])},
+                  "printed_with_minus_without": {"per_seed": dict(zip(seeds, diffs)),
+                                                 "mean": round(float(np.mean(diffs)), 4),
+                                                 "std": round(float(np.std(diffs)), 4)}}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
@@ -175,47 +210,63 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    model_path, calib = calibrate(work)
-    table, scorer, last_runs = {}, None, None
+    calibs = {d: calibrate(work, d) for d in DISTORTIONS}
+    models = {d: path for d, (path, _facts) in calibs.items()}
+    table, scorer, last_runs, done = {}, None, None, []
+    exports = None
     for seed in args.seeds:
-        runs = train_both(work, model_path, args.steps, seed)
+        runs = train_all(work, models, args.steps, seed)
         scorer = scorer or Scorer(runs["without"])
-        for name, run_dir in runs.items():
-            for printed in (True, False):
-                result = scorer.score(run_dir, printed, with_clean="clean" not in table)
-                table.setdefault("clean", result.get("clean"))
-                key = f"{name}_colour_model_{'printed' if printed else 'digital'}"
-                table.setdefault(key, {})[f"seed{seed}"] = result["adv"]
-                print(f"seed {seed}, {key}: {result['adv']}", file=sys.stderr)
+        jobs = [("without", None, "without_colour_model_digital")]
+        jobs += [("without", d, f"without_colour_model_printed_{d}") for d in DISTORTIONS]
+        for d in DISTORTIONS:
+            jobs += [(f"with_{d}", None, f"with_{d}_colour_model_digital"),
+                     (f"with_{d}", d, f"with_{d}_colour_model_printed")]
+        for name, distortion, key in jobs:
+            result = scorer.score(runs[name], distortion, with_clean="clean" not in table)
+            table.setdefault("clean", result.get("clean"))
+            table.setdefault(key, {})[f"seed{seed}"] = result["adv"]
+            print(f"seed {seed}, {key}: {result['adv']}", file=sys.stderr)
         last_runs = runs
-    exports = export_checks(last_runs["with"], work)
+        done.append(seed)
+        if exports is None:
+            exports = export_checks(last_runs["with_inkjet"], work)
+        write_results(table, calibs, exports, args, done, started)
+    return 0
 
-    def mean_ap(key):
-        return round(float(np.mean([row["ap50_labels"] for row in table[key].values()])), 4)
 
+def write_results(table: dict, calibs: dict, exports: dict, args, seeds_done: list, started: float) -> None:
+    """Written after every seed, so a cut-short run still leaves its figures (with the seeds it has)."""
+    by = summarise(table)
     singles = [e for e in exports["exports"] if "size_error_pct" in e]
     results = {
         "size_error_pct": max(e["size_error_pct"] for e in singles),
         "markers_decoded": sum(e["markers_decoded"] for e in exports["exports"]),
         "markers_total": sum(e["markers_total"] for e in exports["exports"]),
-        "calib_de2000_heldout": calib["heldout_de2000_mean"],
-        "adv_ap50_with_colour_model": mean_ap("with_colour_model_printed"),
-        "adv_ap50_without_colour_model": mean_ap("without_colour_model_printed"),
+        "distortion": "inkjet",
+        "calib_de2000_heldout": calibs["inkjet"][1]["heldout_de2000_mean"],
+        "adv_ap50_with_colour_model": by["inkjet"]["printed"]["with_colour_model"]["mean"],
+        "adv_ap50_without_colour_model": by["inkjet"]["printed"]["without_colour_model"]["mean"],
         "clean_ap50": table["clean"]["ap50_labels"],
+        "by_distortion": by,
         "details": {
-            "metric": "AP@0.5 vs INRIA holdout labels (person); adv_* = mean over seeds, the patch passed through "
-                      "PrintColourDistortion before placement ('printed'); 'digital' = without it",
-            "adv_ap50_digital_with_colour_model": mean_ap("with_colour_model_digital"),
-            "adv_ap50_digital_without_colour_model": mean_ap("without_colour_model_digital"),
-            "evaluation": table, "calibration": calib, "exports": exports["exports"],
-            "train": {"config": str(CONFIG.relative_to(REPO)), "steps": args.steps, "seeds": args.seeds,
-                      "data": "INRIA test pos dev (train) / holdout (eval)", "victim": "yolov5n COCO"},
+            "metric": "AP@0.5 vs INRIA holdout labels (person), lower = stronger attack. The headline adv_ap50_* "
+                      "and calib_de2000_heldout are for the 'inkjet' distortion (InkjetColourDistortion): mean over "
+                      "seeds of the patch passed through it before placement. by_distortion has both distortions "
+                      "('tonal' = PrintColourDistortion), per seed, 'printed' and 'digital' (as trained). The "
+                      "'without' patch is the same run for both distortions.",
+            "evaluation": table, "calibration": {d: facts for d, (_p, facts) in calibs.items()},
+            "exports": exports["exports"],
+            "train": {"config": str(CONFIG.relative_to(REPO)), "steps": args.steps, "seeds": seeds_done,
+                      "seeds_requested": args.seeds, "data": "INRIA test pos dev (train) / holdout (eval)",
+                      "victim": "yolov5n COCO", "placement_scale": 0.3,
+                      "note": "placement scale 0.3 (a small patch, chosen for the CPU budget), EOT at its defaults "
+                              "(perspective 0.06)"},
             "seconds": round(time.time() - started, 1), "torch_threads": args.threads,
         },
     }
     atomic_write_json(RESULTS, results)
-    print(json.dumps({k: v for k, v in results.items() if k != "details"}, indent=2))
-    return 0
+    print(json.dumps({k: v for k, v in results.items() if k not in ("details",)}, indent=2), file=sys.stderr)
 
 
 if __name__ == "__main__":

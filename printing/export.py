@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from patchgen.atomic import atomic_save, atomic_write_json
 from patchgen.errors import UserError
@@ -41,8 +41,8 @@ def read_run_artifact(run_dir) -> tuple[np.ndarray, dict]:
     try:
         with Image.open(png) as im:
             rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"cannot read {png}: {err}") from None
+    except Exception as err:  # Ultralytics patches Image.open: a bad file can surface as ModuleNotFoundError
+        raise UserError(f"cannot read {png}: {type(err).__name__}") from None
     try:
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
