@@ -15,6 +15,18 @@ def shared_assets() -> Path:
     return SHARED_ASSETS
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One CPU thread for the detector: on a busy 2-core runner two threads wait on each other (seconds per
+    frame instead of a tenth); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def yolov5n_path(shared_assets) -> Path:
     return shared_assets / "models" / "yolov5n_coco_state_dict_fp16.pt"

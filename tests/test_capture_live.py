@@ -11,7 +11,6 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from capture.frames import FrameSource
 from capture.live import LiveDemo
@@ -26,13 +25,7 @@ from printing.export import export_run
 FRAMES = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One CPU thread for the detector (two threads on a busy 2-core runner wait on each other); restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

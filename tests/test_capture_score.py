@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from capture.batch import score_inputs
 from capture.frames import FrameSource
@@ -19,14 +18,7 @@ from patchgen.victims import load_victim
 from printing.export import export_run
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One CPU thread for the detector: on a shared 2-core runner two threads wait on each other (seconds per
-    frame instead of a tenth); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
