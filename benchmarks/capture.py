@@ -89,7 +89,6 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
     export_json = next((run_dir / "export").glob("*.json"))
     sheet, layout = sheet_from_export(export_json)
     w_mm, h_mm = artifact.size_mm
-    side = np.linalg.norm(np.subtract(layout["markers"][0]["corners_mm"][1], layout["markers"][0]["corners_mm"][0]))
     gap = -float(layout["markers"][0]["corners_mm"][2][0])  # TL marker's inner corner sits at (-gap, -gap)
     # Markers cut away: keep the artifact and half of the white gap around it.
     bare = crop_sheet(sheet, (-gap / 2, -gap / 2, w_mm + gap / 2, h_mm + gap / 2))
