@@ -7,7 +7,9 @@ from patchgen.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="patchgen", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="patchgen",
+        description="Train printable adversarial patches with EOT, print them at exact size, score photos of them.")
     sub = parser.add_subparsers(dest="command", required=True)
     from patchgen import commands as spine_commands
     from printing import commands as printing_commands
