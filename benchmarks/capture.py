@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from capture.frames import FrameSource  # noqa: E402
 from capture.live import LiveDemo  # noqa: E402
-from capture.media import read_photo  # noqa: E402
+from patchgen.image_io import read_image  # noqa: E402
 from capture.run_artifact import load_run  # noqa: E402
 from capture.score import Scorer  # noqa: E402
 from capture.synthetic import (crop_sheet, frame_on_wearer, random_pose, sheet_from_export, synthesize,  # noqa: E402
@@ -62,13 +62,13 @@ def prepare_run(work: Path, run: str | None) -> tuple[Path, str]:
     target = work / "run"
     if run:
         src = Path(run)
-        artifact = read_photo(src / "patch.png", keep_alpha=True)
+        artifact = read_image(src / "patch.png", keep_alpha=True)
         meta = json.loads((src / "patch.json").read_text())
         write_run(target, artifact, victim=str(VICTIM), target_class=meta.get("target_class", "person"),
                   objective=meta.get("objective", "vanish"))
         label = f"run {src}"
     else:
-        write_run(target, read_photo(PEER_PATCH, keep_alpha=True), victim=str(VICTIM))
+        write_run(target, read_image(PEER_PATCH, keep_alpha=True), victim=str(VICTIM))
         label = "peer patch thys2019_object_score.png"
     export_run(target, PRINT_SIZE, dpi=150, write_png=True)
     return target, label
@@ -102,7 +102,7 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
     per_photo = []
     started = time.perf_counter()
     for path in images:
-        image = read_photo(path)
+        image = read_image(path)
         boxes = labelled_boxes(path, image.shape)
         label = boxes[np.argmax(boxes[:, 3] - boxes[:, 1])]
         background, _, label_box = frame_on_wearer(image, label, (1920, 1080), fill=rng.uniform(0.7, 0.95),
@@ -188,7 +188,7 @@ def live_fps(run_dir: Path, victim, work: Path, frames: int, log) -> dict:
     artifact = load_run(run_dir)
     export_json = next((run_dir / "export").glob("*.json"))
     sheet, _ = sheet_from_export(export_json)
-    image = read_photo(sorted((HOLDOUT / "images").glob("*.jpg"))[0])
+    image = read_image(sorted((HOLDOUT / "images").glob("*.jpg"))[0])
     boxes = labelled_boxes(sorted((HOLDOUT / "images").glob("*.jpg"))[0], image.shape)
     background, _, box = frame_on_wearer(image, boxes[np.argmax(boxes[:, 3] - boxes[:, 1])], (1280, 720), fill=0.85)
     video = work / "live.avi"

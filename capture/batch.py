@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from capture.annotate import annotate
-from capture.media import is_video, read_photo, shrink, write_image
+from capture.media import is_video, shrink, write_image
+from patchgen.image_io import read_image
 from capture.report import PHOTO_COLUMNS, confidence_histogram, photo_row, timeline_plot, write_csv, write_html
 from capture.run_artifact import load_run
 from capture.score import Scorer
@@ -92,7 +93,7 @@ def score_inputs(inputs, run_dir, out_dir=None, stride: int = 1, victim=None, co
 
 
 def _score_one_photo(path: Path, stem: str, scorer, out: Path, names) -> dict:
-    rgb = read_photo(path)
+    rgb = read_image(path)
     score = scorer.score(rgb)
     record = score.to_dict(names)
     record["input"] = str(path)

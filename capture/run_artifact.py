@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from patchgen.errors import UserError
+from patchgen.image_io import read_image
 
 OBJECTIVES = ("vanish", "mislabel", "appear")
 
@@ -48,12 +49,6 @@ class RunArtifact:
     def corners_mm(self) -> np.ndarray:
         w, h = self.size_mm
         return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
-
-
-def read_rgba(path) -> np.ndarray:
-    from capture.media import read_photo
-
-    return read_photo(path, keep_alpha=True)
 
 
 def find_layout(obj):
@@ -102,7 +97,7 @@ def load_run(run_dir) -> RunArtifact:
     png = run_dir / "patch.png"
     if not png.is_file():
         raise UserError(f"{run_dir}: no patch.png (is this a run directory from `patchgen train`?)")
-    rgba = read_rgba(png)
+    rgba = read_image(png, keep_alpha=True)
     sidecar = _read_json(run_dir / "patch.json") if (run_dir / "patch.json").is_file() else {}
 
     layout = None

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from capture.media import read_photo
+from patchgen.data import read_yolo_labels
+from patchgen.image_io import read_image
 from patchgen.atomic import atomic_save, atomic_write_json
 
 
@@ -111,7 +112,7 @@ def sheet_from_export(export_json) -> tuple[Sheet, dict]:
     png, layout = sidecar.get("png"), sidecar.get("marker_layout")
     if not png or not layout:
         raise ValueError(f"{export_json}: no PNG or marker layout in this export sidecar")
-    image = read_photo(export_json.parent / png["path"])
+    image = read_image(export_json.parent / png["path"])
     mm_to_px = mm_to_pixel_matrix(float(png["px_per_mm"]), png["origin_mm"])
     corners = {int(m["id"]): _apply(mm_to_px, m["corners_mm"]) for m in layout["markers"]}
     return Sheet(image=image, mm_to_px=mm_to_px, marker_corners_px=corners), layout
@@ -251,17 +252,10 @@ def write_video(path, background_rgb, wearer_box, sheet: Sheet, artifact_size_mm
     return made
 
 
-def read_yolo_boxes(label_path, shape) -> np.ndarray:
-    """(N,4) x1,y1,x2,y2 pixel boxes from a YOLO label file (class cx cy w h, normalised) for an image `shape`."""
-    rows = np.loadtxt(label_path, ndmin=2)
-    h, w = shape[:2]
-    cx, cy, bw, bh = rows[:, 1] * w, rows[:, 2] * h, rows[:, 3] * w, rows[:, 4] * h
-    return np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-
-
 def tallest_person(images_dir, stem: str) -> tuple[np.ndarray, np.ndarray]:
     """(RGB image, its tallest labelled box) from an `images/` + `labels/` folder pair."""
     images_dir = Path(images_dir)
-    image = read_photo(images_dir / "images" / f"{stem}.jpg")
-    boxes = read_yolo_boxes(images_dir / "labels" / f"{stem}.txt", image.shape)
+    image = read_image(images_dir / "images" / f"{stem}.jpg")
+    h, w = image.shape[:2]
+    boxes = read_yolo_labels(images_dir / "labels" / f"{stem}.txt", (0,), w, h)  # class 0: person
     return image, boxes[np.argmax(boxes[:, 3] - boxes[:, 1])]

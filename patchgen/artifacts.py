@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from patchgen.atomic import atomic_save, atomic_write_json
 from patchgen.errors import UserError
+from patchgen.image_io import read_image
 
 SHAPES = ("square", "circle")
 
@@ -79,12 +80,7 @@ def load_patch(path) -> Patch:
         patch.logits.data.copy_(tensors["logits"])
         patch.mask.copy_(tensors["mask"])
         return patch
-    try:
-        image = Image.open(path)
-        image.load()
-    except Exception:
-        raise UserError(f"cannot read patch image {path}") from None
-    rgba = np.asarray(image.convert("RGBA"), np.float32) / 255
+    rgba = read_image(path, keep_alpha=True).astype(np.float32) / 255
     side = min(rgba.shape[:2])
     rgba = rgba[:side, :side]  # published patches are square; crop any odd extra row
     patch = Patch(side)

@@ -8,12 +8,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from patchgen.atomic import atomic_write_json
 from patchgen.errors import UserError
+from patchgen.image_io import read_image
 from patchgen.letterbox import letterbox
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -91,9 +91,11 @@ def label_path(image: Path) -> Path:
 
 
 def read_rgb(path: Path) -> np.ndarray | None:
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.empty(0, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return None if image is None else np.ascontiguousarray(image[:, :, ::-1])
+    """RGB uint8, or None for a file that is not an image (the caller skips it with a warning)."""
+    try:
+        return read_image(path)
+    except UserError:
+        return None
 
 
 def read_yolo_labels(path: Path, class_ids, width: int, height: int) -> np.ndarray:

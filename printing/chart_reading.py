@@ -4,7 +4,6 @@ captured colour robustly (the median of the cell's centre, away from its blurred
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -33,18 +32,6 @@ class ChartReading:
     def reliable(self) -> np.ndarray:
         """(N,) bool: cells evenly coloured in the photo, the ones to fit on."""
         return self.spread <= MAX_CELL_SPREAD
-
-
-def read_photo(path) -> np.ndarray:
-    """uint8 RGB; a missing or unreadable file is a UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"photo {path} not found")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UserError(f"cannot read {path} as an image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_chart(photo_rgb: np.ndarray, spec: dict, name: str = "the photo",

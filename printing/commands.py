@@ -77,10 +77,11 @@ def run_chart(args) -> int:
 
 def _read_chart_photo(args):
     from printing.chart import load_chart_spec
-    from printing.chart_reading import read_chart, read_photo
+    from patchgen.image_io import read_image
+    from printing.chart_reading import read_chart
 
     spec = load_chart_spec(args.chart)
-    return read_chart(read_photo(args.photo), spec, name=str(args.photo))
+    return read_chart(read_image(args.photo), spec, name=str(args.photo))
 
 
 def run_fit(args) -> int:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from patchgen.atomic import atomic_save, atomic_write_json
 from patchgen.errors import UserError
+from patchgen.image_io import read_image
 from printing.export_sheet import build_export_sheet
 from printing.pdf_render import render_pdf
 from printing.physical_size import mm_to_px, paper_size_mm, parse_size_mm
@@ -38,11 +39,7 @@ def read_run_artifact(run_dir) -> tuple[np.ndarray, dict]:
     png, meta_path = run_dir / "patch.png", run_dir / "patch.json"
     if not png.is_file():
         raise UserError(f"{png} not found: export reads the artifact a `patchgen train` run wrote")
-    try:
-        with Image.open(png) as im:
-            rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
-    except Exception as err:  # Ultralytics patches Image.open: a bad file can surface as ModuleNotFoundError
-        raise UserError(f"cannot read {png}: {type(err).__name__}") from None
+    rgba = read_image(png, keep_alpha=True).astype(np.float32) / 255.0
     try:
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

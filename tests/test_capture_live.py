@@ -14,7 +14,8 @@ import pytest
 
 from capture.frames import FrameSource
 from capture.live import LiveDemo
-from capture.media import decode_image, encode_image, read_photo
+from capture.media import encode_image
+from patchgen.image_io import decode_image, read_image
 from capture.run_artifact import load_run
 from capture.serve import LiveServer
 from capture.synthetic import frame_on_wearer, sheet_from_export, tallest_person, write_run, write_video
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def scene(tmp_path_factory, shared_assets, inria_dev, yolov5n_path):
     root = tmp_path_factory.mktemp("live")
     run = root / "run"
-    patch = read_photo(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
+    patch = read_image(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
     write_run(run, patch, victim=str(yolov5n_path))
     sheet, _ = sheet_from_export(export_run(run, "300mm", dpi=100).sidecar)
     image, box = tallest_person(inria_dev, "crop001531")
@@ -182,7 +183,7 @@ def test_live_web_page_in_headless_chromium(scene, tmp_path):
         shot = tmp_path / "page.png"
         subprocess.run(command + ["--window-size=1100,800", f"--screenshot={shot}", server.url],
                        capture_output=True, timeout=120, check=True)
-        page = read_photo(shot)
+        page = read_image(shot)
         view = page[120:560, 40:1000]  # where the annotated frame sits under the heading
         assert view.std() > 20  # a photo, not the page's flat background
 
@@ -192,7 +193,7 @@ def test_live_web_page_in_headless_chromium(scene, tmp_path):
         while not (demo.show_counterfactual and demo.summary.snapshots) and time.time() < deadline:
             time.sleep(0.05)
         assert demo.show_counterfactual
-        assert read_photo(demo.summary.snapshots[0]).shape == (540, 960, 3)
+        assert read_image(demo.summary.snapshots[0]).shape == (540, 960, 3)
     finally:
         demo.stop()
         worker.join(timeout=30)

@@ -8,7 +8,7 @@ import pytest
 from capture.colour_fidelity import colour_fidelity
 from capture.counterfactual import counterfactual
 from capture.locate import FeatureTemplate, Location, locate_artifact, locate_by_markers
-from capture.media import read_photo
+from patchgen.image_io import read_image
 from capture.rectify import artifact_mask_in_photo, rectify
 from capture.run_artifact import load_run
 from capture.synthetic import crop_sheet, frame_on_wearer, random_pose, sheet_from_export, synthesize, \
@@ -22,7 +22,7 @@ STEMS = ["crop001504", "crop001511", "crop001521", "crop001531"]
 @pytest.fixture(scope="module")
 def exported_run(tmp_path_factory, shared_assets):
     run = tmp_path_factory.mktemp("run")
-    patch = read_photo(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
+    patch = read_image(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
     write_run(run, patch, victim=str(shared_assets / "models" / "yolov5n_coco_state_dict_fp16.pt"))
     export = export_run(run, "300mm", dpi=100)
     sheet, layout = sheet_from_export(export.sidecar)
@@ -143,7 +143,7 @@ def test_run_sidecar_variants(tmp_path, shared_assets):
 
     from patchgen.errors import UserError
 
-    patch = read_photo(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
+    patch = read_image(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
     run = write_run(tmp_path / "run", patch)
     meta = json.loads((run / "patch.json").read_text())
     # The spine's sidecar: several target classes, a victim name, no export yet.

@@ -9,7 +9,8 @@ import pytest
 
 from capture.batch import score_inputs
 from capture.frames import FrameSource
-from capture.media import read_photo, write_image
+from capture.media import write_image
+from patchgen.image_io import read_image
 from capture.synthetic import crop_sheet, frame_on_wearer, sheet_from_export, synthesize, tallest_person, \
     write_run, write_video
 from capture.verdict import judge, wearer_from_counterfactual
@@ -26,7 +27,7 @@ def scene(tmp_path_factory, shared_assets, inria_dev, yolov5n_path):
     """A run exported at 300 mm, three photos (markers, no markers, no artifact), an unreadable file, a video."""
     root = tmp_path_factory.mktemp("score")
     run = root / "run"
-    patch = read_photo(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
+    patch = read_image(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
     write_run(run, patch, victim=str(yolov5n_path))
     export = export_run(run, "300mm", dpi=100)
     sheet, layout = sheet_from_export(export.sidecar)
@@ -86,7 +87,7 @@ def test_score_photos_writes_report_and_fails_on_unreadable(scene, capsys):
             record["verdict"]["target_score"] - record["counterfactual_verdict"]["target_score"], abs=1e-3)
         assert record["colour"]["delta_e_mean"] is not None
         stem = name.rsplit(".", 1)[0]
-        assert read_photo(out / "photos" / f"{stem}_counterfactual.jpg").shape[2] == 3
+        assert read_image(out / "photos" / f"{stem}_counterfactual.jpg").shape[2] == 3
         assert json.loads((out / "photos" / f"{stem}.json").read_text())["verdict"] == record["verdict"]
 
     rows = list(csv.DictReader((out / "scores.csv").open()))
@@ -94,7 +95,7 @@ def test_score_photos_writes_report_and_fails_on_unreadable(scene, capsys):
     page = (out / "report.html").read_text()
     assert "broken.jpg" in page and "confidence_hist.png" in page
     assert page.count("_annotated.jpg") == 3 and page.count("_counterfactual.jpg") == 2
-    assert read_photo(out / "confidence_hist.png").shape[0] > 100
+    assert read_image(out / "confidence_hist.png").shape[0] > 100
 
 
 def test_score_video_with_stride_draws_timeline(scene, yolov5n_path):
@@ -109,7 +110,7 @@ def test_score_video_with_stride_draws_timeline(scene, yolov5n_path):
     assert sum(f["located"] for f in frames) >= 2
     located = [f for f in frames if f["located"]]
     assert all(f["counterfactual_target_score"] is not None for f in located)
-    assert read_photo(out / "videos" / "turning_timeline.png").shape[1] > 300
+    assert read_image(out / "videos" / "turning_timeline.png").shape[1] > 300
     assert len(list(csv.DictReader((out / "videos" / "turning_frames.csv").open()))) == 3
     assert FrameSource(out / "videos" / "turning_annotated.avi").open().expected_frames == 3
     assert "turning_timeline.png" in (out / "report.html").read_text()

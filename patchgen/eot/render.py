@@ -46,9 +46,8 @@ def photometric(artifact: torch.Tensor, params: Params, colour_model=None) -> to
     return kornia.filters.gaussian_blur2d(x, (5, 5), sigma, border_type="replicate")
 
 
-def window_size(max_box_diagonal: float, scale: float, settings: EOTSettings | None = None) -> int:
+def window_size(max_box_diagonal: float, scale: float, settings: EOTSettings) -> int:
     """Side of a square window sure to hold a placed, jittered artifact (rotation, perspective, scale)."""
-    settings = settings or EOTSettings(rotation_deg=0, scale=(1, 1), translate=0, perspective=0)
     side = max_box_diagonal * scale * max(settings.scale)
     reach = side * (math.sqrt(2) / 2 * (1 + 2 * settings.perspective))  # farthest corner from the centre
     return int(math.ceil(2 * reach * 1.1)) + 4
