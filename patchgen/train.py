@@ -17,7 +17,7 @@ from patchgen.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from patchgen.config import RunConfig, dump_yaml, to_dict
 from patchgen.data import crop_around_targets, load_scenes
 from patchgen.errors import UserError
-from patchgen.objectives import vanish
+from patchgen.objectives import vanish, vanish_each_target
 from patchgen.victims import load_victim
 from printing.palette import load_palette, non_printability_score
 
@@ -89,7 +89,12 @@ class Setup:
         with self.autocast:
             rendered = eot.render(image, self.artifact.mask, scenes, params, cfg.placement.scale,
                                   cfg.placement.anchor_y, self.colour_model, self.window)
-            adversarial = vanish(self.model(rendered), self.class_index).float().mean()
+            out = self.model(rendered)
+            if cfg.loss.vanish_scope == "target":
+                adversarial = vanish_each_target(out, self.class_index, scenes.boxes, scenes.mask)
+            else:
+                adversarial = vanish(out, self.class_index)
+            adversarial = adversarial.float().mean()
         tv = total_variation(image)
         nps = non_printability_score(image, self.palette)
         total = adversarial + cfg.loss.tv * tv + cfg.loss.nps * nps

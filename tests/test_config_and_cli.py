@@ -38,6 +38,8 @@ def test_bad_config_value_names_the_key():
         load_config(None, ["victim=x", "data.train=y", "train.batch=eight"])
     with pytest.raises(UserError, match="'eot.contrast' must be a list of 2"):
         load_config(None, ["victim=x", "data.train=y", "eot.contrast=0.5"])
+    with pytest.raises(UserError, match="'loss.vanish_scope' must be one of image, target, got 'box'"):
+        load_config(None, ["victim=x", "data.train=y", "loss.vanish_scope=box"])
 
 
 def test_missing_image_folder(tmp_path, yolov5n_path):

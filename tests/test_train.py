@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -15,7 +16,7 @@ from spine_helpers import small_config, two_image_folder
 
 
 def fixed_objective(setup, patch_image):
-    """The victim's max person confidence over a fixed draw of EOT params (the same draw before and after)."""
+    """The adversarial objective (the config's vanish scope) over one fixed draw of EOT params."""
     generator = torch.Generator().manual_seed(123)
     index = torch.arange(len(setup.scenes))
     params = eot.sample(len(index) * setup.scenes.mask.shape[1], generator, setup.config.eot, patch_image.shape[-1])
@@ -24,9 +25,10 @@ def fixed_objective(setup, patch_image):
         return setup.step_loss(index, params)[1].item()
 
 
-def test_thirty_steps_on_two_images_lower_the_objective(yolov5n_path, inria_dev, tmp_path):
+@pytest.mark.parametrize("scope", ["image", "target"])
+def test_thirty_steps_on_two_images_lower_the_objective(yolov5n_path, inria_dev, tmp_path, scope):
     data = two_image_folder(inria_dev, tmp_path / "data")
-    config = small_config(yolov5n_path, data)
+    config = small_config(yolov5n_path, data, **{"loss.vanish_scope": scope})
     run = train(config, tmp_path / "run", progress=False)
     setup = Setup(config, quiet=True)
     before = fixed_objective(setup, torch.full((3, 32, 32), 0.5))

@@ -1,0 +1,44 @@
+import torch
+import torchvision
+
+from patchgen.data import load_scenes
+from patchgen.objectives import box_iou, vanish, vanish_each_target
+from patchgen.victims import load_victim
+
+
+def test_box_iou_matches_torchvision():
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.rand(2, 7, 2, 2, generator=generator) * 300
+    boxes = torch.cat([corners.amin(2), corners.amax(2)], -1)  # (2,7,4) xyxy
+    for a, b in ((boxes[0], boxes[1]), (boxes[1], boxes[1])):
+        assert torch.allclose(box_iou(a[None], b[None])[0], torchvision.ops.box_iou(a, b), atol=1e-6)
+
+
+def test_each_target_objective_counts_every_person(yolov5n_path, inria_dev, one_torch_thread):
+    # An image with two separate, confidently detected people. Greying out the less confident one leaves the
+    # image-wide maximum where it was (the other person still holds it) but halves the per-target mean: the
+    # image-wide objective would give that person no gradient at all.
+    victim = load_victim(yolov5n_path, imgsz=320)
+    scenes, _ = load_scenes(inria_dev, 320, [0], labels="files", max_targets=2, quiet=True)
+    two = (scenes.mask.sum(1) == 2) & (box_iou(scenes.boxes, scenes.boxes)[:, 0, 1] == 0)
+    scenes = scenes.batch(two.nonzero().squeeze(1)[:8])
+    with torch.no_grad():
+        out = victim(scenes.images)
+        per_target = vanish_each_target(out, torch.tensor([0]), scenes.boxes, scenes.mask)
+        whole = vanish(out, torch.tensor([0]))
+    i = int(torch.argmax(per_target))  # the image where both people are detected best
+    assert per_target[i] > 0.6 and per_target[i] <= whole[i] + 1e-6
+
+    image = scenes.images[i : i + 1].clone()
+    with torch.no_grad():
+        out = victim(image)
+        each = [vanish_each_target(out, torch.tensor([0]), scenes.boxes[i : i + 1, k : k + 1],
+                                   scenes.mask[i : i + 1, k : k + 1]).item() for k in range(2)]
+        weaker = int(each[0] > each[1])
+        x1, y1, x2, y2 = scenes.boxes[i, weaker].round().int().tolist()
+        image[..., y1:y2, x1:x2] = 0.5
+        out = victim(image)
+        greyed_each = vanish_each_target(out, torch.tensor([0]), scenes.boxes[i : i + 1], scenes.mask[i : i + 1])
+        greyed_whole = vanish(out, torch.tensor([0]))
+    assert abs(greyed_whole.item() - whole[i].item()) < 0.05, (whole[i], greyed_whole)
+    assert greyed_each.item() < per_target[i].item() - 0.25, (per_target[i], greyed_each)
