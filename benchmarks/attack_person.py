@@ -64,6 +64,7 @@ def main():
         "holdout_images": report.loaded, "holdout_targets": report.targets,
         "ap50_vs_clean_detections": {k: v.get("ap50_clean") for k, v in table.items()},
         "recall25": {k: v["recall25"] for k, v in table.items()},
+        "recall25_vs_clean_detections": {k: v.get("recall25_clean") for k, v in table.items()},
         "adv_over_clean": round(adv["ap50_labels"] / clean["ap50_labels"], 3),
         "noise_over_clean": round(ours.table["noise"]["ap50_labels"] / clean["ap50_labels"], 3),
     })  # fmt: skip
