@@ -20,6 +20,8 @@ from patchgen.data import Scenes
 CONDITIONS = ("clean", "noise", "adv")
 CLEAN_REFERENCE_CONF = 0.25  # clean detections at or above this confidence are the 'clean' reference boxes
 RECALL_CONF = 0.25
+COLUMNS = {"ap50_labels": "AP@0.5 vs labels", "recall25": "recall@0.25 vs labels",
+           "ap50_clean": "AP@0.5 vs clean detections", "recall25_clean": "recall@0.25 vs clean detections"}
 
 
 @dataclass
@@ -54,6 +56,7 @@ def evaluate(victim, scenes, artifact, class_ids, scale=0.2, anchor_y=0.4, batch
     for start in range(0, total, batch):
         index = torch.arange(start, min(start + batch, total), device=device)
         part = scenes.batch(index)
+        on_clean = None
         for condition in conditions:
             images = part.images if condition == "clean" else paste(part, patches[condition], artifact.mask,
                                                                     scale, anchor_y)
@@ -61,12 +64,11 @@ def evaluate(victim, scenes, artifact, class_ids, scale=0.2, anchor_y=0.4, batch
             if len(shown[condition]) < keep_images:
                 take = images[: keep_images - len(shown[condition])]
                 shown[condition].extend((take.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8))
-            if condition != "clean" and "clean" in conditions:
-                # Thys et al.'s protocol: the patch on every clean detection, labelled or not
-                on_clean = on_boxes(part, detections["clean"][start : start + len(index)])
-                detections_on_clean[condition].extend(
-                    detect_class(victim, paste(on_clean, patches[condition], artifact.mask, scale, anchor_y),
-                                 class_ids))
+            if condition == "clean":  # Thys et al.'s protocol: the patch on every clean detection, labelled or not
+                on_clean = on_boxes(part, detections["clean"][start:])
+            elif on_clean is not None:
+                images = paste(on_clean, patches[condition], artifact.mask, scale, anchor_y)
+                detections_on_clean[condition].extend(detect_class(victim, images, class_ids))
             bar.update(len(index))
     bar.close()
     labels = [b[m].cpu().numpy() for b, m in zip(scenes.boxes, scenes.mask)]
@@ -105,10 +107,9 @@ def on_boxes(part, detections) -> Scenes:
 
 def markdown_table(table: dict, title: str = "") -> str:
     lines = [f"### {title}", ""] if title else []
-    lines += ["| condition | AP@0.5 vs labels | recall@0.25 vs labels | AP@0.5 vs clean detections | "
-              "recall@0.25 vs clean detections |", "|---|---|---|---|---|"]
+    lines += ["| condition | " + " | ".join(COLUMNS.values()) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for condition, row in table.items():
-        cells = [row.get(k, float("nan")) for k in ("ap50_labels", "recall25", "ap50_clean", "recall25_clean")]
+        cells = [row.get(k, float("nan")) for k in COLUMNS]
         lines.append(f"| {condition.upper()} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -142,10 +143,8 @@ def write_report(out_dir, evaluation: Evaluation, names, meta: dict, extra_image
     atomic_write_text(out_dir / "results.md", md)
     grid = detection_grid(evaluation, names)
     atomic_save(out_dir / "grid.png", lambda tmp: cv2.imwrite(tmp, grid[:, :, ::-1]))
-    columns = ("ap50_labels", "recall25", "ap50_clean", "recall25_clean")
-    header = "".join(f"<th>{h}</th>" for h in ("condition", "AP@0.5 vs labels", "recall@0.25 vs labels",
-                                               "AP@0.5 vs clean detections", "recall@0.25 vs clean detections"))
-    rows = "".join(f"<tr><td>{c.upper()}</td>" + "".join(f"<td>{r.get(k, float('nan')):.3f}</td>" for k in columns)
+    header = "".join(f"<th>{h}</th>" for h in ("condition", *COLUMNS.values()))
+    rows = "".join(f"<tr><td>{c.upper()}</td>" + "".join(f"<td>{r.get(k, float('nan')):.3f}</td>" for k in COLUMNS)
                    + "</tr>" for c, r in evaluation.table.items())
     facts = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in meta.items())
     figures = "".join(f'<figure><img src="{html.escape(src)}" style="max-width:100%"><figcaption>'
