@@ -12,16 +12,17 @@ import cv2
 import numpy as np
 import pytest
 
+from capture_helpers import exported_peer_patch
+
 from capture.frames import FrameSource
 from capture.live import LiveDemo
 from capture.media import encode_image
 from patchgen.image_io import decode_image, read_image
 from capture.run_artifact import load_run
 from capture.serve import LiveServer
-from capture.synthetic import frame_on_wearer, sheet_from_export, tallest_person, write_run, write_video
+from capture.synthetic import frame_on_wearer, sheet_from_export, tallest_person, write_video
 from patchgen.cli import main
 from patchgen.victims import load_victim
-from printing.export import export_run
 
 FRAMES = 8
 
@@ -33,9 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def scene(tmp_path_factory, shared_assets, inria_dev, yolov5n_path):
     root = tmp_path_factory.mktemp("live")
     run = root / "run"
-    patch = read_image(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
-    write_run(run, patch, victim=str(yolov5n_path))
-    sheet, _ = sheet_from_export(export_run(run, "300mm", dpi=100).sidecar)
+    sheet, _ = sheet_from_export(exported_peer_patch(run, shared_assets, yolov5n_path).sidecar)
     image, box = tallest_person(inria_dev, "crop001531")
     background, _, wearer = frame_on_wearer(image, box, (960, 540), fill=0.9)
     video = root / "camera.avi"

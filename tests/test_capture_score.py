@@ -7,16 +7,17 @@ import shutil
 import numpy as np
 import pytest
 
+from capture_helpers import exported_peer_patch
+
 from capture.batch import score_inputs
 from capture.frames import FrameSource
 from capture.media import write_image
 from patchgen.image_io import read_image
 from capture.synthetic import crop_sheet, frame_on_wearer, sheet_from_export, synthesize, tallest_person, \
-    write_run, write_video
+    write_video
 from capture.verdict import judge, wearer_from_counterfactual
 from patchgen.cli import main
 from patchgen.victims import load_victim
-from printing.export import export_run
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,9 +28,7 @@ def scene(tmp_path_factory, shared_assets, inria_dev, yolov5n_path):
     """A run exported at 300 mm, three photos (markers, no markers, no artifact), an unreadable file, a video."""
     root = tmp_path_factory.mktemp("score")
     run = root / "run"
-    patch = read_image(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
-    write_run(run, patch, victim=str(yolov5n_path))
-    export = export_run(run, "300mm", dpi=100)
+    export = exported_peer_patch(run, shared_assets, yolov5n_path)
     sheet, layout = sheet_from_export(export.sidecar)
     gap = -layout["markers"][0]["corners_mm"][2][0]
     bare = crop_sheet(sheet, (-gap / 2, -gap / 2, 300 + gap / 2, 300 + gap / 2))
