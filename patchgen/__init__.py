@@ -5,5 +5,9 @@ import os
 # Ultralytics would otherwise pip-install packages at run time (e.g. pi-heif when PIL cannot open a corrupt file):
 # a surprise for users and a hang offline. Set before anything imports ultralytics; a user's own setting wins.
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+# OpenCV's and FFmpeg's own log lines (a truncated video, a stream that drops) would leak to the terminal beside
+# patchgen's one-line messages; patchgen reports those conditions itself. Set before anything imports cv2.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 __version__ = "0.1.0"

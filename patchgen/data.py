@@ -71,6 +71,11 @@ class LoadReport:
     targets: int
     label_source: str
 
+    def to_dict(self) -> dict:
+        """What a run's sidecar and an evaluation record say about the data."""
+        return {"images": self.loaded, "skipped": len(self.skipped), "targets": self.targets,
+                "labels": self.label_source}
+
 
 def list_images(folder: Path) -> list[Path]:
     folder = Path(folder)

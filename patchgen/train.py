@@ -178,8 +178,7 @@ def finish(run_dir: Path, setup: Setup, steps: int) -> None:
         "metrics": metrics[-1] if metrics else {},
         "placement": {"anchor": "torso", "scale_of_box_diagonal": setup.config.placement.scale,
                       "anchor_y": setup.config.placement.anchor_y},
-        "data": {"folder": setup.config.data.train, "images": report.loaded, "skipped": len(report.skipped),
-                 "targets": report.targets, "labels": report.label_source},
+        "data": {"folder": setup.config.data.train, **report.to_dict()},
         "physical_size_mm": None, "config": to_dict(setup.config),
     }  # fmt: skip
     setup.artifact.save(run_dir, sidecar)
