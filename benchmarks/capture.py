@@ -5,7 +5,9 @@ person as the wearer, warp the printout exactly as `patchgen export` rendered it
 crop marks, caption) onto the torso at a random pose, lighting, blur, noise and JPEG, then
   - marker corners: detected vs true, RMSE in px (over the markers found) and the share of markers found;
   - verdict agreement: the photo's verdict (found by markers or features, scored like `patchgen score`) vs the
-    digital verdict on the same placement without lighting/blur/noise/JPEG, both by capture.verdict's rule;
+    digital verdict on the same placement without lighting/blur/noise/JPEG, both by capture.verdict's rule
+    (same outcome: worked, failed or inconclusive); attack-worked rates are over the conclusive verdicts, with
+    the inconclusive ones counted apart;
   - markerless: the same photo (same pose, same effects) with the markers cut off the printout, the artifact
     located by its own SIFT features: found rate and artifact-corner RMSE.
 Then the live loop (capture.live.LiveDemo, no window, no server) on a generated video at imgsz 640 and 320.
@@ -37,7 +39,7 @@ from capture.run_artifact import load_run  # noqa: E402
 from capture.score import Scorer  # noqa: E402
 from capture.synthetic import (crop_sheet, frame_on_wearer, random_pose, sheet_from_export, synthesize,  # noqa: E402
                                write_run, write_video)
-from capture.verdict import box_iou  # noqa: E402
+from capture.verdict import box_iou, worked_rate  # noqa: E402
 from patchgen.atomic import atomic_write_json  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 from printing.export import export_run  # noqa: E402
@@ -97,7 +99,7 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
     rng = np.random.default_rng(seed)
     squared, markers_found, markers_total = [], 0, 0
     agree, photos, skipped, methods = 0, 0, 0, {"markers": 0, "markers+features": 0, "features": 0, None: 0}
-    worked_photo = worked_digital = 0
+    photo_verdicts, digital_verdicts = [], []
     found_bare, bare_rmse, bare_inliers = 0, [], []
     per_photo = []
     started = time.perf_counter()
@@ -129,9 +131,9 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
         digital_score = scorer.score(shot.digital, wearer_box=wearer, with_counterfactual=False,
                                      with_colour=False, location=None)
         photos += 1
-        agree += photo_score.verdict.worked == digital_score.verdict.worked
-        worked_photo += photo_score.verdict.worked
-        worked_digital += digital_score.verdict.worked
+        agree += photo_score.verdict.outcome == digital_score.verdict.outcome
+        photo_verdicts.append(photo_score.verdict)
+        digital_verdicts.append(digital_score.verdict)
         method = photo_score.location.method if photo_score.location else None
         methods[method] += 1
 
@@ -145,8 +147,8 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
             bare_rmse.append(rmse)
             bare_inliers.append(found.inliers)
         per_photo.append({"image": path.name, "markers_found": sorted(set(detected) & set(shot.marker_corners_px)),
-                          "located_by": method, "photo_worked": bool(photo_score.verdict.worked),
-                          "digital_worked": bool(digital_score.verdict.worked),
+                          "located_by": method, "photo_outcome": photo_score.verdict.outcome,
+                          "digital_outcome": digital_score.verdict.outcome,
                           "photo_score": round(photo_score.verdict.target_score, 4),
                           "digital_score": round(digital_score.verdict.target_score, 4),
                           "delta_e_mean": (photo_score.colour or {}).get("delta_e_mean"),
@@ -161,6 +163,8 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
             + (f" ({rmse:.2f} px)" if rmse is not None else ""))
     elapsed = time.perf_counter() - started
     all_sq = np.concatenate(squared) if squared else np.zeros(0)
+    worked_photo, inconclusive_photo = worked_rate(photo_verdicts)
+    worked_digital, inconclusive_digital = worked_rate(digital_verdicts)
     return {
         "marker_rmse_px": round(float(np.sqrt(all_sq.mean())), 4) if len(all_sq) else None,
         "marker_corner_p95_px": round(float(np.sqrt(np.percentile(all_sq, 95))), 4) if len(all_sq) else None,
@@ -170,8 +174,8 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
         "photos_skipped_clean_miss": skipped,
         "located_by": {"markers": methods["markers"], "markers+features": methods["markers+features"],
                        "features": methods["features"], "not_found": methods[None]},
-        "attack_worked_rate_photo": round(worked_photo / max(photos, 1), 4),
-        "attack_worked_rate_digital": round(worked_digital / max(photos, 1), 4),
+        "attack_worked_rate_photo": worked_photo, "inconclusive_photo": inconclusive_photo,
+        "attack_worked_rate_digital": worked_digital, "inconclusive_digital": inconclusive_digital,
         "markerless_found_rate": round(found_bare / max(photos, 1), 4),
         "markerless_rmse_px": round(float(np.sqrt(np.mean(np.square(bare_rmse)))), 4) if bare_rmse else None,
         "markerless_median_corner_rmse_px": round(float(np.median(bare_rmse)), 4) if bare_rmse else None,
@@ -237,7 +241,8 @@ def main(argv=None) -> int:
         live = live_fps(run_dir, victim, work, args.live_frames, log)
     result = {
         "marker_rmse_px": photos["marker_rmse_px"], "verdict_agreement": photos["verdict_agreement"],
-        "photos": photos["photos"], "markerless_found_rate": photos["markerless_found_rate"],
+        "photos": photos["photos"], "attack_worked_rate_photo": photos["attack_worked_rate_photo"],
+        "inconclusive_photo": photos["inconclusive_photo"], "markerless_found_rate": photos["markerless_found_rate"],
         "markerless_rmse_px": photos["markerless_rmse_px"], "live_fps_640": live["live_fps_640"],
         "live_fps_320": live["live_fps_320"],
         "details": {k: v for k, v in photos.items() if k not in ("per_photo",)} | live | {

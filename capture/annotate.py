@@ -61,6 +61,11 @@ def draw_banner(image, lines, ok: bool | None):
         _text(image, line, (10, 10 + step * (i + 1)), colour if i == 0 else (255, 255, 255), scale)
 
 
+def verdict_line(verdict) -> str:
+    """The banner's first line: drawn in white (neither colour) when inconclusive, which never reads as success."""
+    return {"worked": "attack worked", "failed": "attack failed", "inconclusive": "inconclusive"}[verdict.outcome]
+
+
 def annotate(rgb, frame_score, names, target_class_ids, conf, title=None, counterfactual=False) -> np.ndarray:
     """A copy of the photo (or of its counterfactual) with everything that was found drawn on it."""
     if counterfactual:
@@ -72,7 +77,7 @@ def annotate(rgb, frame_score, names, target_class_ids, conf, title=None, counte
     draw_location(image, frame_score.location)
     draw_detections(image, dets, names, target_class_ids, conf, frame_score.wearer_box)
     where = frame_score.location.method if frame_score.location else "artifact not found"
-    head = ("counterfactual: " if counterfactual else "") + ("attack worked" if verdict.worked else "attack failed")
+    head = ("counterfactual: " if counterfactual else "") + verdict_line(verdict)
     lines = [head, f"target score {verdict.target_score:.2f} | {where}"]
     if title:
         lines.append(title)

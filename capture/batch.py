@@ -12,6 +12,7 @@ from patchgen.image_io import read_image
 from capture.report import PHOTO_COLUMNS, confidence_histogram, photo_row, timeline_plot, write_csv, write_html
 from capture.run_artifact import load_run
 from capture.score import Scorer
+from capture.verdict import worked_rate
 from capture.video import score_video
 from patchgen.atomic import atomic_write_json
 from patchgen.errors import UserError
@@ -40,15 +41,16 @@ def _unique_stem(path: Path, used: set) -> str:
 
 
 def score_inputs(inputs, run_dir, out_dir=None, stride: int = 1, victim=None, conf: float = 0.25,
-                 imgsz: int | None = None, fill: str = "grey", log=print) -> dict:
+                 imgsz: int | None = None, fill: str = "grey", export: str | None = None, log=print) -> dict:
     """Score every photo and video in `inputs`; write JSON/CSV/images/HTML under `out_dir` (RUN/score).
+    `export`: the one export (name in RUN/export, or a sidecar path) the photos show; default: any of the run's.
 
-    Unreadable inputs are listed in the report and raised as one UserError at the end, after everything
-    readable has been scored and written."""
+    Inputs that cannot be read or scored are listed in the report and raised as one UserError at the end, after
+    everything else has been scored and written."""
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise UserError("no photos or videos given")
-    artifact = load_run(run_dir)
+    artifact = load_run(run_dir, export=export)
     out = Path(out_dir) if out_dir else Path(run_dir) / "score"
     victim = load_victim_for(artifact, victim)
     scorer = Scorer(artifact, victim, conf=conf, imgsz=imgsz, fill=fill)
@@ -63,10 +65,11 @@ def score_inputs(inputs, run_dir, out_dir=None, stride: int = 1, victim=None, co
                 videos.append(_score_one_video(path, stem, scorer, out, stride, log))
             else:
                 photos.append(_score_one_photo(path, stem, scorer, out, names))
-                record = photos[-1]["record"]
-                log(f"{path}: {'worked' if record['verdict']['worked'] else 'failed'} "
-                    f"(target score {record['verdict']['target_score']:.2f}, "
-                    f"{record['location']['method'] if record['location'] else 'artifact not found'})")
+                verdict, location = photos[-1]["record"]["verdict"], photos[-1]["record"]["location"]
+                found = f"{location['method']}, export {location['export']}" if location and location["export"] \
+                    else location["method"] if location else "artifact not found"
+                log(f"{path}: {verdict['outcome']} (target score {verdict['target_score']:.2f}, {found})"
+                    + (f": {verdict['reason']}" if verdict["reason"] else ""))
         except UserError as err:
             errors.append(str(err))
             log(f"{path}: skipped: {err}")
@@ -87,14 +90,17 @@ def score_inputs(inputs, run_dir, out_dir=None, stride: int = 1, victim=None, co
     log(f"report: {out / 'report.html'}")
     if errors:
         first = errors[0]
-        raise UserError(f"{len(errors)} of {len(inputs)} inputs could not be read (first: {first}); "
+        raise UserError(f"{len(errors)} of {len(inputs)} inputs could not be read or scored (first: {first}); "
                         f"the rest were scored into {out}")
     return summary
 
 
 def _score_one_photo(path: Path, stem: str, scorer, out: Path, names) -> dict:
     rgb = read_image(path)
-    score = scorer.score(rgb)
+    try:
+        score = scorer.score(rgb)
+    except UserError as err:  # e.g. markers that fit two exports: the message needs the photo's name
+        raise UserError(f"{path}: {err}") from None
     record = score.to_dict(names)
     record["input"] = str(path)
     record["size"] = [int(rgb.shape[1]), int(rgb.shape[0])]
@@ -117,15 +123,16 @@ def _score_one_video(path: Path, stem: str, scorer, out: Path, stride: int, log)
                          on_event=lambda message: log(message))
     summary = result.summary()
     frames_csv = f"videos/{stem}_frames.csv"
-    columns = ["frame", "time_s", "located", "method", "target_score", "worked", "counterfactual_target_score",
-               "counterfactual_worked", "delta_e_mean"]
+    columns = ["frame", "time_s", "located", "method", "target_score", "outcome", "worked",
+               "counterfactual_target_score", "counterfactual_worked", "delta_e_mean"]
     write_csv(out / frames_csv, result.rows, columns)
     timeline = f"videos/{stem}_timeline.png"
     if result.rows:
         timeline_plot(out / timeline, result.rows, scorer.conf, f"{path.name} (stride {stride})")
     atomic_write_json(out / "videos" / f"{stem}.json", {"summary": summary, "frames": result.rows})
     log(f"{path}: {summary['frames_scored']} frames scored, attack worked on "
-        f"{summary['attack_worked_rate'] if summary['attack_worked_rate'] is not None else '–'} of them")
+        f"{summary['attack_worked_rate'] if summary['attack_worked_rate'] is not None else '–'} of the conclusive "
+        f"ones ({summary['inconclusive_frames']} inconclusive)")
     return {"summary": summary, "timeline": timeline if result.rows else None,
             "annotated": annotated if result.annotated_video else None, "frames_csv": frames_csv}
 
@@ -136,14 +143,18 @@ def _summary(records, videos, errors, artifact, conf) -> dict:
         return round(float(np.mean(values)), 4) if values else None
 
     methods = [(r.get("location") or {}).get("method") for r in records]
+    worked, inconclusive = worked_rate(r["verdict"] for r in records)
+    cf_worked, cf_inconclusive = worked_rate(r.get("counterfactual_verdict") for r in records)
+    exports = [r["export"] for r in records if r.get("export")]
     return {
         "objective": artifact.objective, "target_class": artifact.target_class, "conf": conf,
         "photos": len(records), "found_by_markers": methods.count("markers"),
         "found_by_markers_and_features": methods.count("markers+features"),
         "found_by_features": methods.count("features"), "not_found": methods.count(None),
-        "attack_worked_rate": mean([float(r["verdict"]["worked"]) for r in records]),
-        "counterfactual_worked_rate": mean([float(r["counterfactual_verdict"]["worked"]) for r in records
-                                            if r.get("counterfactual_verdict")]),
+        # Rates are over the conclusive photos; the inconclusive ones are counted beside, never as success.
+        "attack_worked_rate": worked, "inconclusive": inconclusive,
+        "counterfactual_worked_rate": cf_worked, "counterfactual_inconclusive": cf_inconclusive,
+        "exports_seen": {name: exports.count(name) for name in sorted(set(exports))},
         "mean_score_change": mean([r.get("score_change") for r in records]),
         "mean_delta_e": mean([(r.get("colour") or {}).get("delta_e_mean") for r in records]),
         "videos": len(videos), "unreadable": len(errors),

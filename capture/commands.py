@@ -18,6 +18,11 @@ def _positive_int(text):
     return value
 
 
+EXPORT_HELP = ("the print the photos show: an export's name in RUN/export (e.g. patch_80x80mm_a4) or the path of "
+               "its .json (default: whichever of the run's exports the markers fit)")
+MAX_PORT = 65535
+
+
 def add_commands(subparsers):
     score = subparsers.add_parser(
         "score", help="re-score photos and videos of a printed artifact against its run",
@@ -33,6 +38,7 @@ def add_commands(subparsers):
     score.add_argument("--fill", choices=("grey", "random"), default="grey",
                        help="what paints the artifact over in the counterfactual")
     score.add_argument("--threads", type=int, help="CPU threads for the victim (default: torch's choice)")
+    score.add_argument("--export", metavar="NAME", help=EXPORT_HELP)
     score.set_defaults(func=run_score)
 
     live = subparsers.add_parser(
@@ -42,6 +48,7 @@ def add_commands(subparsers):
     live.add_argument("--camera", default="0", help="camera index, stream URL or video file (default 0)")
     live.add_argument("--run", help="run directory: the artifact to look for and its victim")
     live.add_argument("--victim", help="model (default: the run's victim)")
+    live.add_argument("--export", metavar="NAME", help=EXPORT_HELP)
     live.add_argument("--serve", action="store_true", help="serve the annotated stream on a local web page")
     live.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
     live.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765; 0 = any free)")
@@ -78,7 +85,7 @@ def run_score(args) -> int:
     if args.stride < 1:
         raise UserError(f"--stride must be >= 1, got {args.stride}")
     score_inputs(args.inputs, args.run, out_dir=args.out, stride=args.stride, victim=args.victim, conf=args.conf,
-                 imgsz=args.imgsz, fill=args.fill, log=lambda m: print(m, file=sys.stderr))
+                 imgsz=args.imgsz, fill=args.fill, export=args.export, log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -100,37 +107,39 @@ def run_live(args) -> int:
     _check_common(args)
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
+    if not 0 <= args.port <= MAX_PORT:
+        raise UserError(f"--port must be between 0 and {MAX_PORT} (0: any free port), got {args.port}")
+    if args.export and not args.run:
+        raise UserError("--export chooses one of a run's exports: give the run with --run")
 
     def log(message):
         print(message, file=sys.stderr)
 
-    artifact = load_run(args.run) if args.run else None
+    artifact = load_run(args.run, export=args.export) if args.run else None
     if artifact is None and not args.victim:
         raise UserError("say which model to run: --run RUN or --victim MODEL")
     # The camera first: a wrong index fails in a moment, before seconds of model loading.
     source = FrameSource(args.camera, loop=args.loop).open()
+    server = None
     try:
         victim = load_victim_for(artifact, args.victim) if artifact is not None else \
             load_victim_for_name(args.victim)
-    except BaseException:
-        source.close()
-        raise
-    window = has_screen() and not args.no_window
-    server = None
-    if args.serve:
-        from capture.serve import LiveServer
+        window = has_screen() and not args.no_window
+        if args.serve:
+            from capture.serve import LiveServer
 
-        if not _loopback(args.host):
-            log(f"warning: serving on {args.host}: anyone who can reach this address sees the camera")
-        server = LiveServer(args.host, args.port).start()
-        log(f"live page: {server.url}")
-    elif not window:
-        log("no screen here: running without a window (add --serve to watch in a browser)")
-    demo = LiveDemo(source, victim, artifact, imgsz=args.imgsz, conf=args.conf, window=window, server=server,
-                    snapshot_dir=args.snapshots, max_frames=args.frames, use_features=not args.no_features, log=log)
-    try:
+            if not _loopback(args.host):
+                log(f"warning: serving on {args.host}: anyone who can reach this address sees the camera")
+            server = LiveServer(args.host, args.port).start()  # a port in use: one UserError
+            log(f"live page: {server.url}")
+        elif not window:
+            log("no screen here: running without a window (add --serve to watch in a browser)")
+        demo = LiveDemo(source, victim, artifact, imgsz=args.imgsz, conf=args.conf, window=window, server=server,
+                        snapshot_dir=args.snapshots, max_frames=args.frames, use_features=not args.no_features,
+                        log=log)
         summary = demo.run()
     finally:
+        source.close()  # whatever stopped us, the camera is free again (closing twice is harmless)
         if server is not None:
             server.close()
     log(f"live: {summary.frames} frames at {summary.fps:.1f} fps; {summary.failed_frames} failed, "

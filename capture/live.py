@@ -12,11 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from capture.annotate import draw_banner, draw_detections, draw_location
+from capture.annotate import draw_banner, draw_detections, draw_location, verdict_line
 from capture.counterfactual import counterfactual
 from capture.locate import FeatureTemplate, locate_by_markers
 from capture.media import encode_image, write_image
 from capture.verdict import judge
+from patchgen.errors import UserError
 
 WINDOW = "patchgen live"
 # Feature matching on every live frame runs on a smaller copy: it is the slow path (no markers in view).
@@ -93,7 +94,7 @@ class LiveDemo:
             centre = location.centre_px if location is not None else None
             verdict = judge(detections, self.artifact.objective, self.class_ids, self.conf, None, centre)
             ok = verdict.worked
-            lines.append(f"{'attack worked' if ok else 'attack failed'}  {self.artifact.target_class} "
+            lines.append(f"{verdict_line(verdict)}  {self.artifact.target_class} "
                          f"{verdict.target_score:.2f}  ({location.method if location else 'artifact not found'})")
         else:
             lines.append(f"{len(detections)} detections")
@@ -154,6 +155,8 @@ class LiveDemo:
                     break
                 try:
                     annotated = self.process(rgb)
+                except UserError:  # the user's to settle (e.g. which export the camera shows): stop, say it once
+                    raise
                 except Exception as err:  # the demo goes on; the frame is reported and dropped
                     self.summary.failed_frames += 1
                     self._event(f"frame {self.summary.frames + self.summary.failed_frames} failed: "

@@ -1,7 +1,14 @@
 """Find the printed artifact in a photo: by its ArUco markers when the printout carries them, otherwise by
 matching the digital artifact's own SIFT features (a worn shirt, a patch printed elsewhere, a peer's patch).
 
-Both paths end in the same thing: a homography from artifact millimetres to photo pixels."""
+Both paths end in the same thing: a homography from artifact millimetres to photo pixels.
+
+Which print: a run may hold several exports (one per size and paper), each with its own layout. Each export has
+its own marker ids (printing/run_exports.py), so the ids seen say which. Exports made before that all use ids 0-3;
+then every layout that has the ids seen is fitted, and the one whose markers fit best (RMS reprojection error over
+all matched corners) is taken: marker size and spacing relative to the artifact differ with print size, so a
+wrong layout does not fit. Where two layouts fit about equally well but put the artifact in different places,
+the photo does not say which print it shows: one UserError asks for --export rather than a guess."""
 
 from __future__ import annotations
 
@@ -10,12 +17,20 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from patchgen.errors import UserError
 from printing.markers import apply_homography, correspondences, detect_markers, homography_from_markers
+from printing.run_exports import ExportRecord
 
 # Fewer matches than this and a homography fitted by RANSAC is as likely chance as the artifact.
 MIN_FEATURE_INLIERS = 12
 # The template is matched at this size at most: more keypoints on a large artifact only add time.
 TEMPLATE_MAX_SIDE = 640
+# Two layouts fit "about equally well" when the worse RMS error is within 2x + 0.5 px of the better. The right
+# layout fits to under a pixel even under blur and JPEG; a wrong one (other marker size and spacing) misses by
+# several pixels once two markers are seen.
+TIE_RATIO, TIE_PX = 2.0, 0.5
+# Two fits that put every artifact corner within this of each other agree: either will do.
+SAME_PLACE_PX = 2.0
 
 
 @dataclass
@@ -24,6 +39,8 @@ class Location:
     mm_to_photo: np.ndarray  # 3x3 artifact mm -> photo px
     corners_px: np.ndarray  # (4,2) artifact corners TL TR BR BL in the photo
     markers: dict = field(default_factory=dict)  # id -> (4,2) detected marker corners (markers path)
+    export: ExportRecord | None = None  # the export whose layout the markers fitted (markers path)
+    reprojection_px: float | None = None  # RMS of the markers' corners under that fit
     inliers: int = 0  # feature matches that agree with the homography (features path)
     matches_mm: np.ndarray | None = None  # (N,2) inlier feature positions on the artifact, mm
     matches_px: np.ndarray | None = None  # (N,2) the same features in the photo, px
@@ -35,6 +52,8 @@ class Location:
     def to_dict(self) -> dict:
         return {"method": self.method, "corners_px": np.round(self.corners_px, 2).tolist(),
                 "markers_found": sorted(int(k) for k in self.markers), "feature_inliers": int(self.inliers),
+                "export": self.export.name if self.export is not None else None,
+                "marker_reprojection_px": None if self.reprojection_px is None else round(self.reprojection_px, 3),
                 "mm_to_photo": np.round(self.mm_to_photo, 8).tolist()}
 
 
@@ -107,18 +126,40 @@ def plausible_quad(corners: np.ndarray, shape) -> bool:
     return sides.min() > 0.1 * sides.max()
 
 
-def locate_by_markers(photo_rgb: np.ndarray, artifact, detected: dict | None = None) -> Location | None:
-    if artifact.layout is None:
-        return None
-    detected = detect_markers(photo_rgb) if detected is None else detected
-    H = homography_from_markers(detected, artifact.layout, min_markers=2)
+def fit_export(detected: dict, export, artifact, shape) -> Location | None:
+    """The artifact located through one export's layout (None: under 2 of its markers seen, or no real quad)."""
+    H = homography_from_markers(detected, export.layout, min_markers=2)
     if H is None:
         return None
-    layout_ids = {int(m["id"]) for m in artifact.layout["markers"]}
+    mm, px, used = correspondences(detected, export.layout)
+    # Over every matched corner, not RANSAC's inliers only: a wrong layout must not hide its misfit as outliers.
+    error = float(np.sqrt(((apply_homography(H, mm) - px) ** 2).sum(axis=1).mean()))
+    H = H @ np.linalg.inv(artifact.export_to_artifact(export))
+    H = H / H[2, 2]
     corners = apply_homography(H, artifact.corners_mm())
-    if not plausible_quad(corners, photo_rgb.shape):
+    if not plausible_quad(corners, shape):
         return None
-    return Location("markers", H, corners, markers={k: v for k, v in detected.items() if k in layout_ids})
+    return Location("markers", H, corners, markers={k: detected[k] for k in used}, export=export,
+                    reprojection_px=error)
+
+
+def locate_by_markers(photo_rgb: np.ndarray, artifact, detected: dict | None = None) -> Location | None:
+    """Through the export whose layout fits the markers seen best (see the module docstring)."""
+    if not artifact.exports:
+        return None
+    detected = detect_markers(photo_rgb) if detected is None else detected
+    fits = [fit_export(detected, export, artifact, photo_rgb.shape) for export in artifact.exports]
+    fits = sorted((f for f in fits if f is not None), key=lambda f: f.reprojection_px)
+    if not fits:
+        return None
+    best = fits[0]
+    for other in fits[1:]:
+        tie = other.reprojection_px <= TIE_RATIO * best.reprojection_px + TIE_PX
+        if tie and np.abs(other.corners_px - best.corners_px).max() > SAME_PLACE_PX:
+            raise UserError(f"the markers in view fit exports {best.export.name} and {other.export.name} about "
+                            f"equally well ({best.reprojection_px:.1f} and {other.reprojection_px:.1f} px) but put "
+                            f"the artifact in different places: say which print it shows with --export NAME")
+    return best
 
 
 def combine(by_markers: Location, by_features: Location, artifact, shape) -> Location | None:
@@ -126,7 +167,8 @@ def combine(by_markers: Location, by_features: Location, artifact, shape) -> Loc
 
     With only some markers in view (two at one edge, say) their corners constrain the far side of the artifact
     poorly; the feature matches spread over the artifact itself fix that."""
-    mm_markers, px_markers, _ = correspondences(by_markers.markers, artifact.layout)
+    mm_markers, px_markers, _ = correspondences(by_markers.markers, by_markers.export.layout)
+    mm_markers = apply_homography(artifact.export_to_artifact(by_markers.export), mm_markers)
     mm = np.concatenate([mm_markers, by_features.matches_mm])
     px = np.concatenate([px_markers, by_features.matches_px])
     threshold = max(3.0, 0.004 * max(shape[:2]))
@@ -141,7 +183,8 @@ def combine(by_markers: Location, by_features: Location, artifact, shape) -> Loc
     if not plausible_quad(corners, shape):
         return None
     return Location("markers+features", H, corners, markers=by_markers.markers,
-                    inliers=int(keep[len(mm_markers):].sum()))
+                    inliers=int(keep[len(mm_markers):].sum()), export=by_markers.export,
+                    reprojection_px=by_markers.reprojection_px)
 
 
 def locate_artifact(photo_rgb: np.ndarray, artifact, template: FeatureTemplate | None = None,
@@ -149,8 +192,7 @@ def locate_artifact(photo_rgb: np.ndarray, artifact, template: FeatureTemplate |
     """Markers first (exact, cheap). Where some are missing, the artifact's own features too, fitted together
     with the markers that were found; where none are, the features alone."""
     by_markers = locate_by_markers(photo_rgb, artifact)
-    all_markers = artifact.layout is not None and by_markers is not None and \
-        len(by_markers.markers) >= len(artifact.layout["markers"])
+    all_markers = by_markers is not None and len(by_markers.markers) >= len(by_markers.export.layout["markers"])
     if all_markers or not use_features:
         return by_markers
     template = template or FeatureTemplate(artifact)

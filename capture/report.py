@@ -11,22 +11,25 @@ import numpy as np
 
 from patchgen.atomic import atomic_save, atomic_write_text
 
-PHOTO_COLUMNS = ["photo", "located", "method", "markers_found", "feature_inliers", "target_score", "worked",
-                 "counterfactual_target_score", "counterfactual_worked", "score_change", "delta_e_mean",
-                 "delta_e_p95", "wearer_source", "notes"]
+PHOTO_COLUMNS = ["photo", "outcome", "located", "method", "export", "markers_found", "feature_inliers",
+                 "target_score", "worked", "counterfactual_target_score", "counterfactual_outcome", "score_change",
+                 "delta_e_mean", "delta_e_p95", "wearer_source", "notes"]
 
 
 def photo_row(name: str, record: dict) -> dict:
     location = record.get("location") or {}
     cf = record.get("counterfactual_verdict") or {}
     colour = record.get("colour") or {}
-    return {"photo": name, "located": record["located"], "method": location.get("method", ""),
+    verdict = record["verdict"]
+    notes = ([verdict["reason"]] if verdict["reason"] else []) + list(record.get("notes", []))
+    return {"photo": name, "outcome": verdict["outcome"], "located": record["located"],
+            "method": location.get("method", ""), "export": record.get("export"),
             "markers_found": len(location.get("markers_found", [])), "feature_inliers":
-            location.get("feature_inliers", 0), "target_score": record["verdict"]["target_score"],
-            "worked": record["verdict"]["worked"], "counterfactual_target_score": cf.get("target_score"),
-            "counterfactual_worked": cf.get("worked"), "score_change": record.get("score_change"),
+            location.get("feature_inliers", 0), "target_score": verdict["target_score"],
+            "worked": verdict["worked"], "counterfactual_target_score": cf.get("target_score"),
+            "counterfactual_outcome": cf.get("outcome"), "score_change": record.get("score_change"),
             "delta_e_mean": colour.get("delta_e_mean"), "delta_e_p95": colour.get("delta_e_p95"),
-            "wearer_source": record.get("wearer_source"), "notes": " | ".join(record.get("notes", []))}
+            "wearer_source": record.get("wearer_source"), "notes": " | ".join(notes)}
 
 
 def write_csv(path, rows: list, columns: list) -> Path:
@@ -105,6 +108,7 @@ table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }}
 .pair {{ display: flex; gap: 0.5em; }} .pair img {{ width: 49%; height: auto; }}
 .ok {{ color: #1a8a3a; font-weight: 600; }} .no {{ color: #c02a2a; font-weight: 600; }}
+.unknown {{ color: #666; font-weight: 600; }}
 .note {{ color: #8a5a00; }}
 </style></head><body>
 <h1>{title}</h1>
@@ -113,10 +117,9 @@ td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; verti
 """
 
 
-def _verdict(worked):
-    if worked is None:
-        return "–"
-    return '<span class="ok">worked</span>' if worked else '<span class="no">failed</span>'
+def _verdict(verdict: dict) -> str:
+    css = {"worked": "ok", "failed": "no", "inconclusive": "unknown"}[verdict["outcome"]]
+    return f'<span class="{css}">{verdict["outcome"]}</span>'
 
 
 def write_html(path, title: str, summary: dict, photos: list, videos: list, errors: list,
@@ -128,9 +131,11 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, erro
         if isinstance(value, float):
             value = f"{value:.4g}"
         parts.append(f"<tr><th>{esc(str(key))}</th><td>{esc(str(value))}</td></tr>")
-    parts.append("</table>")
+    parts.append("</table><p>Rates are over the conclusive photos. A photo is inconclusive, and counted apart, "
+                 "when it cannot credit the outcome the attack wants to the attack: e.g. no artifact found and "
+                 "no target detected.</p>")
     if errors:
-        parts.append("<h2>Inputs that could not be read</h2><ul>")
+        parts.append("<h2>Inputs that could not be read or scored</h2><ul>")
         parts += [f'<li class="note">{esc(e)}</li>' for e in errors]
         parts.append("</ul>")
     if histogram:
@@ -141,7 +146,7 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, erro
         if video.get("timeline"):
             parts.append(f'<img src="{esc(video["timeline"])}" alt="timeline">')
         parts.append("<table>")
-        for key in ("frames_scored", "expected_frames", "located_rate", "attack_worked_rate",
+        for key in ("frames_scored", "expected_frames", "located_rate", "attack_worked_rate", "inconclusive_frames",
                     "counterfactual_worked_rate", "mean_target_score", "mean_counterfactual_target_score",
                     "mean_delta_e", "ended"):
             parts.append(f"<tr><th>{key}</th><td>{esc(str(s.get(key)))}</td></tr>")
@@ -163,10 +168,12 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, erro
             images = f'<img src="{esc(photo["annotated"])}" alt="annotated">'
             if photo.get("counterfactual"):
                 images += f'<img src="{esc(photo["counterfactual"])}" alt="counterfactual">'
-            notes = "".join(f'<div class="note">{esc(n)}</div>' for n in record.get("notes", []))
+            reason = [record["verdict"]["reason"]] if record["verdict"]["reason"] else []
+            notes = "".join(f'<div class="note">{esc(n)}</div>' for n in reason + record.get("notes", []))
+            found = location.get("method", "not found") + (f" ({location['export']})" if location.get("export") else "")
             parts.append(
-                f"<tr><td>{esc(photo['name'])}{notes}</td><td>{_verdict(record['verdict']['worked'])}</td>"
-                f"<td>{esc(location.get('method', 'not found'))}</td>"
+                f"<tr><td>{esc(photo['name'])}{notes}</td><td>{_verdict(record['verdict'])}</td>"
+                f"<td>{esc(found)}</td>"
                 f"<td>{_num(record['verdict']['target_score'])} ({_num(cf.get('target_score'))})</td>"
                 f"<td>{_num(colour.get('delta_e_mean'), 1)}</td></tr>"
                 f'<tr><td colspan="5"><div class="pair">{images}</div></td></tr>')

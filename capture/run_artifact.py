@@ -1,9 +1,9 @@
-"""What `capture/` needs from a run directory: the digital artifact, its physical size, its marker layout, and
-the attack it was trained for (victim, target class, objective)."""
+"""What `capture/` needs from a run directory: the digital artifact, its physical size, the marker layouts of its
+exports (a run may hold several: one per size and paper), and the attack it was trained for (victim, target
+class, objective)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from patchgen.errors import UserError
 from patchgen.image_io import read_image
+from printing.run_exports import ExportRecord, read_export, read_exports, read_json
 
 OBJECTIVES = ("vanish", "mislabel", "appear")
 
@@ -18,8 +19,8 @@ OBJECTIVES = ("vanish", "mislabel", "appear")
 @dataclass
 class RunArtifact:
     image_rgba: np.ndarray  # (H,W,4) uint8; alpha is the shape mask
-    size_mm: tuple  # (w, h) physical size; the artifact frame all homographies start from
-    layout: dict | None  # marker layout from the export sidecar, None if the run was never exported
+    size_mm: tuple  # (w, h) mm: the artifact frame every homography starts from (see export_to_artifact)
+    exports: tuple  # ExportRecord per export the photos may show (printing/run_exports.py); () if never exported
     victim: str | None
     target_class: str  # for display: the target class, or several joined by "/"
     objective: str
@@ -50,22 +51,10 @@ class RunArtifact:
         w, h = self.size_mm
         return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
 
-
-def find_layout(obj):
-    """The first dict inside a sidecar that looks like a marker layout (the export sidecar may nest it)."""
-    if isinstance(obj, dict):
-        if "markers" in obj and "artifact_size_mm" in obj and isinstance(obj["markers"], list):
-            return obj
-        values = obj.values()
-    elif isinstance(obj, list):
-        values = obj
-    else:
-        return None
-    for value in values:
-        found = find_layout(value)
-        if found is not None:
-            return found
-    return None
+    def export_to_artifact(self, export: ExportRecord) -> np.ndarray:
+        """3x3: an export's millimetres -> the artifact frame. Prints of one artifact differ only in scale (export
+        keeps the aspect ratio), so one frame serves them all and rectification never needs to know which."""
+        return np.diag([self.size_mm[0] / export.size_mm[0], self.size_mm[1] / export.size_mm[1], 1.0])
 
 
 def _size_pair(value):
@@ -82,15 +71,28 @@ def _size_pair(value):
     return (w, h) if w > 0 and h > 0 else None
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"{path}: not readable JSON ({err.__class__.__name__})") from None
+def choose_exports(run_dir: Path, export: str | None) -> tuple:
+    """Every export in RUN/export, or only `export`: a name there (with or without .json) or a sidecar's path
+    (a print exported with --out elsewhere)."""
+    if export is None:
+        return tuple(read_exports(run_dir / "export"))
+    path = Path(export)
+    if path.suffix == ".json" and path.is_file():
+        record = read_export(path)
+        if record is None:
+            raise UserError(f"--export {export}: no marker layout in this file (is it an export's .json?)")
+        return (record,)
+    records = read_exports(run_dir / "export")
+    wanted = path.name[:-5] if path.name.endswith(".json") else path.name
+    chosen = [r for r in records if r.name == wanted]
+    if not chosen:
+        known = ", ".join(r.name for r in records) or "none: run `patchgen export` first"
+        raise UserError(f"--export {export}: no such export in {run_dir / 'export'} (its exports: {known})")
+    return tuple(chosen)
 
 
-def load_run(run_dir) -> RunArtifact:
-    """Read RUN/patch.png, RUN/patch.json and (if `patchgen export` ran) the layout in RUN/export/*.json."""
+def load_run(run_dir, export: str | None = None) -> RunArtifact:
+    """Read RUN/patch.png, RUN/patch.json and the marker layouts of its exports (all of RUN/export, or `export`)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
@@ -98,17 +100,10 @@ def load_run(run_dir) -> RunArtifact:
     if not png.is_file():
         raise UserError(f"{run_dir}: no patch.png (is this a run directory from `patchgen train`?)")
     rgba = read_image(png, keep_alpha=True)
-    sidecar = _read_json(run_dir / "patch.json") if (run_dir / "patch.json").is_file() else {}
+    sidecar = read_json(run_dir / "patch.json") if (run_dir / "patch.json").is_file() else {}
 
-    layout = None
-    export_dir = run_dir / "export"
-    if export_dir.is_dir():
-        for candidate in sorted(export_dir.glob("*.json")):
-            layout = find_layout(_read_json(candidate))
-            if layout is not None:
-                break
-    size = _size_pair(layout["artifact_size_mm"]) if layout else None
-    size = size or _size_pair(sidecar.get("physical_size_mm"))
+    exports = choose_exports(run_dir, export)
+    size = exports[0].size_mm if exports else _size_pair(sidecar.get("physical_size_mm"))
     size_known = size is not None
     if size is None:
         size = (float(rgba.shape[1]), float(rgba.shape[0]))
@@ -121,6 +116,6 @@ def load_run(run_dir) -> RunArtifact:
         victim = victim.get("name") or victim.get("path")
     targets = sidecar.get("target_classes") or sidecar.get("target_class") or "person"
     targets = tuple(str(t) for t in (targets if isinstance(targets, list) else [targets]) if t is not None)
-    return RunArtifact(image_rgba=rgba, size_mm=size, layout=layout, victim=victim,
+    return RunArtifact(image_rgba=rgba, size_mm=size, exports=exports, victim=victim,
                        target_class="/".join(targets), objective=objective, run_dir=run_dir, sidecar=sidecar,
                        size_known=size_known, target_classes=targets)

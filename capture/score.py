@@ -46,6 +46,8 @@ class FrameScore:
             # What the artifact itself changed: the target score with it minus without it.
             "score_change": round(self.verdict.target_score - cf.target_score, 4) if cf else None,
             "located": self.location is not None,
+            # Which of the run's prints the markers said this is (None: found by features alone, or not found).
+            "export": self.location.export.name if self.location and self.location.export else None,
             "location": self.location.to_dict() if self.location else None,
             "colour": self.colour,
             "wearer_box": [round(float(v), 1) for v in self.wearer_box] if self.wearer_box is not None else None,
@@ -100,17 +102,20 @@ class Scorer:
 
         cf_image = cf_dets = cf_verdict = None
         wearer_source = "given" if wearer_box is not None else "none"
+        objective = self.artifact.objective
+        # The counterfactual looked for the wearer and found none: nothing for the attack to act on.
+        wearer_absent = False
         if location is not None and with_counterfactual:
             cf_image = counterfactual(rgb, location, self.artifact, self.fill, self.rng)
             cf_dets = self.detect(cf_image)
-            if wearer_box is None and self.artifact.objective != "appear":
-                own_class = self.class_ids if self.artifact.objective == "vanish" else None
+            if wearer_box is None and objective != "appear":
+                own_class = self.class_ids if objective == "vanish" else None
                 wearer_box = wearer_from_counterfactual(cf_dets[cf_dets[:, 4] >= self.conf], centre, own_class)
                 wearer_source = "counterfactual" if wearer_box is not None else "none"
-            cf_verdict = judge(cf_dets, self.artifact.objective, self.class_ids, self.conf, wearer_box, centre)
-        verdict = judge(detections, self.artifact.objective, self.class_ids, self.conf, wearer_box, centre)
-        if (location is not None and with_counterfactual and wearer_source == "none"
-                and self.artifact.objective != "appear"):
+                wearer_absent = wearer_box is None
+            cf_verdict = judge(cf_dets, objective, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
+        verdict = judge(detections, objective, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
+        if wearer_absent:
             notes.append("no wearer detected even without the artifact: judged by the box over the artifact")
         return FrameScore(detections=detections, verdict=verdict, location=location, colour=colour,
                           counterfactual_detections=cf_dets, counterfactual_verdict=cf_verdict,

@@ -12,6 +12,16 @@ artifact location, any detection of the class counts.
  - vanish:   worked when no target-class detection with score >= conf is over the wearer.
  - mislabel: worked when a target-class detection with score >= conf is over the wearer.
  - appear:   worked when a target-class detection with score >= conf contains the artifact's centre.
+
+*Inconclusive* (worked = None; counted apart, never as success, and left out of every rate): the outcome the
+attack wants, in a photo that cannot credit it to the attack. That is
+ - the whole-photo rule (neither a wearer box nor the artifact located) and the wanted outcome: for vanish no
+   target detected (a plain wall hides nobody: there may be no one to hide), for mislabel and appear a target
+   detected (a real car is no mislabel: the artifact that would have caused it is not in view);
+ - `wearer_absent` (the counterfactual, artifact painted over, shows nobody over it) and the wanted outcome for
+   vanish or mislabel: there was no one for the attack to act on.
+The unwanted outcome stays a failure under every rule (a person seen in a photo where the artifact was not
+found: whatever else the photo holds, nothing hid them), so a rate can only err towards the attack failing.
 """
 
 from __future__ import annotations
@@ -44,12 +54,27 @@ def contains(boxes: np.ndarray, point) -> np.ndarray:
 
 @dataclass
 class Verdict:
-    worked: bool
+    worked: bool | None  # None: inconclusive (see the module docstring); `reason` says why
     target_score: float  # best target-class score over the wearer (or the artifact) — 0 if none
     rule: str  # which wearer rule applied: "wearer-box", "artifact-centre" or "whole-photo"
+    reason: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "inconclusive" if self.worked is None else "worked" if self.worked else "failed"
 
     def to_dict(self) -> dict:
-        return {"worked": bool(self.worked), "target_score": round(float(self.target_score), 4), "rule": self.rule}
+        return {"outcome": self.outcome, "worked": self.worked, "target_score": round(float(self.target_score), 4),
+                "rule": self.rule, "reason": self.reason}
+
+
+def worked_rate(verdicts) -> tuple[float | None, int]:
+    """(share of conclusive verdicts that worked, None when none is conclusive; how many were inconclusive).
+    `verdicts`: Verdict objects or their to_dict() (reports keep the dicts)."""
+    worked = [v.worked if isinstance(v, Verdict) else v["worked"] for v in verdicts if v is not None]
+    conclusive = [w for w in worked if w is not None]
+    rate = round(float(np.mean(conclusive)), 4) if conclusive else None
+    return rate, len(worked) - len(conclusive)
 
 
 def of_classes(detections: np.ndarray, class_ids) -> np.ndarray:
@@ -72,8 +97,9 @@ def wearer_from_counterfactual(detections: np.ndarray, artifact_centre, class_id
 
 
 def judge(detections: np.ndarray, objective: str, class_ids, conf: float = 0.25,
-          wearer_box=None, artifact_centre=None) -> Verdict:
-    """Apply the rule above to (n,6) detections x1,y1,x2,y2,score,cls; `class_ids`: the target class(es)."""
+          wearer_box=None, artifact_centre=None, wearer_absent: bool = False) -> Verdict:
+    """Apply the rules above to (n,6) detections x1,y1,x2,y2,score,cls; `class_ids`: the target class(es);
+    `wearer_absent`: the counterfactual was scored and showed no wearer over the artifact."""
     dets = of_classes(detections, class_ids)
     if objective == "appear" and artifact_centre is not None:
         over, rule = contains(dets[:, :4], artifact_centre), "artifact-centre"
@@ -86,4 +112,11 @@ def judge(detections: np.ndarray, objective: str, class_ids, conf: float = 0.25,
     score = float(dets[over, 4].max()) if over.any() else 0.0
     present = score >= conf
     worked = (not present) if objective == "vanish" else present
-    return Verdict(worked=worked, target_score=score, rule=rule)
+    reason = None
+    if worked and rule == "whole-photo":
+        reason = ("artifact not found and no target detected: nothing shows there was anyone to hide"
+                  if objective == "vanish" else
+                  "artifact not found: a target detection cannot be credited to the attack")
+    elif worked and wearer_absent and objective != "appear":
+        reason = "no wearer even with the artifact painted over: nobody for the attack to act on"
+    return Verdict(worked=None if reason else worked, target_score=score, rule=rule, reason=reason)

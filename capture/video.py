@@ -12,6 +12,7 @@ from capture.annotate import annotate
 from capture.frames import FrameSource
 from capture.media import shrink
 from patchgen.atomic import atomic_save
+from patchgen.errors import UserError
 
 ANNOTATED_MAX_SIDE = 960
 
@@ -34,8 +35,10 @@ class VideoScore:
             values = [r[key] for r in rows if r[key] is not None]
             return round(float(np.mean(values)), 4) if values else None
 
+        # "worked" is None on an inconclusive frame: the rates are over the conclusive ones, counted apart.
         return {"video": self.path, "frames_scored": n, "expected_frames": self.expected_frames,
                 "located_rate": rate("located"), "attack_worked_rate": rate("worked"),
+                "inconclusive_frames": sum(r["outcome"] == "inconclusive" for r in rows),
                 "counterfactual_worked_rate": rate("counterfactual_worked"),
                 "mean_target_score": rate("target_score"),
                 "mean_counterfactual_target_score": rate("counterfactual_target_score"),
@@ -47,9 +50,10 @@ def frame_row(index: int, fps: float | None, score) -> dict:
     return {"frame": index, "time_s": round(index / fps, 3) if fps else None,
             "located": score.location is not None,
             "method": score.location.method if score.location else "",
-            "target_score": round(score.verdict.target_score, 4), "worked": bool(score.verdict.worked),
+            "target_score": round(score.verdict.target_score, 4), "outcome": score.verdict.outcome,
+            "worked": score.verdict.worked,
             "counterfactual_target_score": round(cf.target_score, 4) if cf else None,
-            "counterfactual_worked": bool(cf.worked) if cf else None,
+            "counterfactual_worked": cf.worked if cf else None,
             "delta_e_mean": (score.colour or {}).get("delta_e_mean")}
 
 
@@ -66,6 +70,8 @@ def score_video(path, scorer, stride: int = 1, annotated_path=None, max_frames: 
             for index, rgb in source.frames(stride=stride):
                 try:
                     score = scorer.score(rgb)
+                except UserError as err:  # the user's to settle (e.g. which export), not a bad frame
+                    raise UserError(f"{path}: frame {index}: {err}") from None
                 except Exception as err:  # one bad frame must not lose the rest of the video
                     source.event(f"{path}: frame {index} could not be scored ({err.__class__.__name__}: {err})")
                     continue

@@ -10,4 +10,8 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
+# Ultralytics' own log lines (the settings banner on first use, "WARNING ... improperly saved" for a file it
+# half-recognises) would print beside patchgen's messages, which say what went wrong themselves. Errors still show.
+os.environ.setdefault("YOLO_VERBOSE", "false")
+
 __version__ = "0.1.0"

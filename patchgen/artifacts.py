@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from patchgen.atomic import atomic_save, atomic_write_json
-from patchgen.errors import UserError
+from patchgen.errors import UserError, require_file
 from patchgen.image_io import read_image
+from patchgen.tensor_file import read_tensors
 
 SHAPES = ("square", "circle")
 
@@ -72,10 +73,9 @@ def load_patch(path) -> Patch:
     path = Path(path)
     if path.is_dir():
         path = path / "patch.safetensors" if (path / "patch.safetensors").is_file() else path / "patch.png"
-    if not path.is_file():
-        raise UserError(f"patch not found: {path}")
+    require_file(path, "patch")
     if path.suffix == ".safetensors":
-        tensors = load_file(str(path))
+        tensors, _ = read_tensors(path, "patch", ("logits", "mask"))
         patch = Patch(tensors["logits"].shape[-1])
         patch.logits.data.copy_(tensors["logits"])
         patch.mask.copy_(tensors["mask"])

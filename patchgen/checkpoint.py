@@ -4,9 +4,11 @@ a resumed run continues exactly where the killed one stopped."""
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from patchgen.atomic import atomic_save
+from patchgen.errors import UserError
+from patchgen.tensor_file import read_tensors
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -22,18 +24,19 @@ def save_checkpoint(run_dir, step: int, artifact, optimizer, generator) -> Path:
 
 
 def load_checkpoint(run_dir, artifact, optimizer, generator) -> int:
-    """Restore everything in place; returns the number of steps already done."""
-    from safetensors import safe_open
-
+    """Restore everything in place; returns the number of steps already done. A truncated or foreign file is
+    one UserError naming it (the caller has written nothing yet)."""
     path = Path(run_dir) / CHECKPOINT
-    with safe_open(str(path), "pt") as handle:
-        step = int(handle.metadata()["step"])
-    tensors = load_file(str(path))
-    artifact.load_state_dict({k[len("artifact.") :]: v for k, v in tensors.items() if k.startswith("artifact.")})
+    tensors, metadata = read_tensors(path, "checkpoint", ("step", "generator"))
+    try:
+        artifact.load_state_dict({k[len("artifact.") :]: v for k, v in tensors.items() if k.startswith("artifact.")})
+    except RuntimeError as err:  # missing keys or another artifact size
+        reason = str(err).splitlines()[-1].strip()
+        raise UserError(f"checkpoint {path} does not fit this run's artifact: {reason}") from None
     device = next(artifact.parameters()).device
     for i, param in enumerate(optimizer.param_groups[0]["params"]):
         state = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"adam.{i}.")}
         if state:
             optimizer.state[param] = {k: (v if k == "step" else v.to(device)) for k, v in state.items()}
     generator.set_state(tensors["generator"])
-    return step
+    return int(metadata["step"])

@@ -21,12 +21,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_line(err: OSError) -> str:
+    """`PATH: reason` (both paths for a failed rename), else the error's own text."""
+    if err.filename is None:
+        return str(err)
+    paths = f"{err.filename} -> {err.filename2}" if err.filename2 else str(err.filename)
+    return f"{paths}: {err.strerror or err}"
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"patchgen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the file system said no (a file where a folder should be, a full disk...): the
+        # user's to fix, so one line naming the path, from every command
+        print(f"patchgen {args.command}: error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"patchgen {args.command}: interrupted", file=sys.stderr)

@@ -31,14 +31,17 @@ def add_commands(sub) -> None:
 
 def cmd_train(args) -> int:
     from patchgen.config import load_config
+
+    config = load_config(args.config, args.set)  # before torch loads: a config error is one line, at once
     from patchgen.evaluate import evaluate_run
+    from patchgen.run_lock import run_lock
     from patchgen.train import train
 
-    config = load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    train(config, out, resume=args.resume, progress=not args.quiet)
-    if not args.no_eval:
-        evaluate_run(out, progress=not args.quiet)
+    with run_lock(out):  # over training and its evaluation: no other writer in between
+        train(config, out, resume=args.resume, progress=not args.quiet)
+        if not args.no_eval:
+            evaluate_run(out, progress=not args.quiet)
     return 0
 
 

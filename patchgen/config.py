@@ -1,18 +1,50 @@
 """Typed run configuration, loaded from YAML. Unknown keys and bad values are rejected with one line naming the
-key; every run writes its resolved config next to its outputs."""
+key, the value and what is allowed; every run writes its resolved config next to its outputs.
+
+Torch-free on purpose: a config error is reported before torch or Ultralytics loads (seconds)."""
 
 import dataclasses
+import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from patchgen.eot.params import EOTSettings
-from patchgen.errors import UserError
+from patchgen.errors import UserError, require_file
 
 OBJECTIVES = ("vanish",)
 VANISH_SCOPES = ("image", "target")  # loss.vanish_scope: what one maximum is taken over
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes at most 64 bits
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key allows; `open_low` excludes `low` itself (lr > 0)."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+
+    def __contains__(self, value) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        return above and (self.high is None or value <= self.high)
+
+    def __str__(self) -> str:
+        def show(x):  # integers exactly (a seed's limit), floats short
+            return str(x) if isinstance(x, int) else f"{x:g}"
+
+        if self.high is None:
+            return f"{'>' if self.open_low else '>='} {show(self.low)}"
+        return f"in {'(' if self.open_low else '['}{show(self.low)}, {show(self.high)}]"
+
+
+def number(default, low=None, high=None, open_low=False):
+    """A numeric config field with its allowed range beside it (pairs: both ends, and low <= high)."""
+    return field(default=default, metadata={"range": Range(low, high, open_low)})
 
 
 @dataclass
@@ -20,30 +52,48 @@ class DataConfig:
     train: str = ""  # image folder (YOLO layout: images/ + labels/, or a flat folder)
     val: str = ""  # evaluation folder; empty: evaluate on the training folder
     labels: str = "auto"  # auto | files | pseudo (boxes from the clean victim, cached)
-    pseudo_conf: float = 0.25  # confidence a clean detection needs to become a pseudo-label
-    max_targets: int = 6  # per image during training (largest boxes first); evaluation uses all
-    min_box_frac: float = 0.0  # drop targets whose diagonal is below this fraction of the input size
-    crop: int = 0  # train on crop x crop windows around each image's largest target (0: whole images)
+    pseudo_conf: float = number(0.25, 0, 1, open_low=True)  # confidence a clean detection needs to be a label
+    max_targets: int = number(6, 0)  # per image during training (largest boxes first; 0: all); evaluation uses all
+    min_box_frac: float = number(0.0, 0, 1)  # drop targets whose diagonal is below this fraction of the input
+    crop: int = number(0, 0, 8192)  # train on crop x crop windows around each image's largest target (0: whole)
 
 
 @dataclass
 class ArtifactConfig:
     kind: str = "patch"
-    size: int = 128  # pixels per side
+    size: int = number(128, 8, 4096)  # pixels per side
     shape: str = "square"  # square | circle
     init: str = "grey"  # grey | random
 
 
 @dataclass
 class PlacementConfig:
-    scale: float = 0.2  # artifact side as a fraction of the target box diagonal
-    anchor_y: float = 0.4  # artifact centre, as a fraction of the box height from its top (the torso)
+    scale: float = number(0.2, 0, 4, open_low=True)  # artifact side as a fraction of the target box diagonal
+    anchor_y: float = number(0.4, 0, 1)  # artifact centre, as a fraction of the box height from its top (torso)
+
+
+@dataclass
+class EOTSettings:
+    """Expectation over transformation: the ranges every step draws from (patchgen.eot.sample).
+    Defaults follow Thys et al. 2019: rotation ±20°, contrast 0.8–1.2, brightness ±0.1, noise ±0.1."""
+
+    rotation_deg: float = number(20.0, 0, 180)  # uniform ±
+    scale: tuple[float, float] = number((0.9, 1.1), 0, 10, open_low=True)  # multiplies the placement's side
+    translate: float = number(0.05, 0, 1)  # uniform ± fraction of the artifact side, x and y
+    perspective: float = number(0.06, 0, 0.45)  # each corner moves uniform ± this fraction of the side
+    brightness: float = number(0.1, 0, 1)  # additive, uniform ±
+    contrast: tuple[float, float] = number((0.8, 1.2), 0, 10)  # multiplicative
+    noise: float = number(0.1, 0, 1)  # per-pixel additive, uniform ±
+    # Gaussian blur in artifact pixels; a sigma of 0 divides by zero in the kernel
+    blur_sigma: tuple[float, float] = number((0.1, 1.0), 0, 50, open_low=True)
+    colour_jitter: float = number(0.03, 0, 1)  # per-channel gain uniform ±: slack around the printer's colours
 
 
 @dataclass
 class LossConfig:
-    tv: float = 2.5  # total variation weight
-    nps: float = 0.01  # non-printability weight
+    # weights; beyond 1000 a term alone reaches float32's range in the sum (inf loss, nan gradient)
+    tv: float = number(2.5, 0, 1000)  # total variation weight
+    nps: float = number(0.01, 0, 1000)  # non-printability weight
     palette: str = ""  # palette file; empty: the packaged default
     # target: each target's most confident overlapping candidate, averaged (every target gets a gradient each
     # step; holdout AP 0.16 vs 0.37 in BENCHMARKS.md) | image: the image's single most confident one
@@ -52,22 +102,23 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 500
-    batch: int = 8
-    lr: float = 0.03
-    lr_final: float = 0.1  # cosine schedule ends at lr x lr_final
-    seed: int = 0
+    steps: int = number(500, 1)
+    batch: int = number(8, 1)
+    # on sigmoid logits: 10 already saturates every pixel in one step; Adam's lr / (1 - beta1) must fit float32
+    lr: float = number(0.03, 0, 10, open_low=True)
+    lr_final: float = number(0.1, 0, 1)  # cosine schedule ends at lr x lr_final
+    seed: int = number(0, 0, MAX_SEED)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the victim
-    checkpoint_every: int = 50
-    log_every: int = 10
+    checkpoint_every: int = number(50, 1)
+    log_every: int = number(10, 1)
 
 
 @dataclass
 class RunConfig:
     victim: str = ""
-    imgsz: int = 0  # 0: the victim's own input size
+    imgsz: int = number(0, 0, 8192)  # 0: the victim's own input size; else a multiple of 32
     target_classes: list[str] = field(default_factory=lambda: ["person"])
     objective: str = "vanish"
     colour_model: str = ""  # a fitted printer colour model (printing/), applied inside EOT
@@ -96,6 +147,11 @@ def _coerce(value, kind, key):
     if kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise UserError(f"config key '{key}' must be a number, got {value!r}")
     if kind is str:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
@@ -134,25 +190,28 @@ def apply_override(data: dict, assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise UserError(f"config key '{key}': '{part}' is not a section")
-    node[leaf] = yaml.safe_load(raw)
+    node[leaf] = parse_yaml(raw, f"--set {key}")
+
+
+def parse_yaml(text: str, where: str):
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: an integer beyond Python's 4300 digits
+        raise UserError(f"{where} is not valid YAML: {str(err).splitlines()[0]}") from None
 
 
 def load_config(path=None, overrides=()) -> RunConfig:
     data = {}
     if path:
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise UserError(f"config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        path = require_file(path, "config")
+        data = parse_yaml(path.read_text(), f"config {path}") or {}
         if not isinstance(data, dict):
             raise UserError(f"config {path} must be a mapping of keys to values")
     for assignment in overrides:
         apply_override(data, assignment)
     config = from_dict(RunConfig, data)
     validate(config)
+    make_paths_absolute(config)
     return config
 
 
@@ -166,16 +225,52 @@ def validate(config: RunConfig) -> None:
     if config.loss.vanish_scope not in VANISH_SCOPES:
         raise UserError(f"config key 'loss.vanish_scope' must be one of {', '.join(VANISH_SCOPES)}, "
                         f"got {config.loss.vanish_scope!r}")
-    checks = [
-        ("train.steps", config.train.steps >= 1), ("train.batch", config.train.batch >= 1),
-        ("train.lr", config.train.lr > 0), ("artifact.size", config.artifact.size >= 8),
-        ("placement.scale", config.placement.scale > 0), ("imgsz", config.imgsz % 32 == 0 and config.imgsz >= 0),
-        ("train.checkpoint_every", config.train.checkpoint_every >= 1), ("train.log_every", config.train.log_every >= 1),
-    ]  # fmt: skip
-    for key, ok in checks:
-        if not ok:
-            raise UserError(f"config key '{key}' has an invalid value (imgsz must be a multiple of 32)"
-                            if key == "imgsz" else f"config key '{key}' has an invalid value")
+    check_ranges(config)
+    if config.imgsz % 32:
+        raise UserError(f"config key 'imgsz' = {config.imgsz} must be a multiple of 32 (0: the victim's own size)")
+
+
+def check_ranges(section, prefix: str = "") -> None:
+    """Every numeric key against the range declared beside it: finite, inside it, and pairs low <= high."""
+    for f in dataclasses.fields(section):
+        key, value = prefix + f.name, getattr(section, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, key + ".")
+            continue
+        allowed = f.metadata.get("range")
+        if allowed is None:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                raise TypeError(f"numeric config key {key} declares no range")  # a bug in this file
+            continue
+        if isinstance(value, tuple):
+            if not (all(v in allowed for v in value) and value[0] <= value[1]):
+                raise UserError(f"config key '{key}' = {list(value)} is out of range: both ends must be finite "
+                                f"and {allowed}, low <= high")
+        elif value not in allowed:
+            kind = "a finite number" if isinstance(value, float) else "an integer"
+            raise UserError(f"config key '{key}' = {_shown(value)} is out of range: it must be {kind} {allowed}")
+
+
+def _shown(value) -> str:
+    """A value as a message shows it; an integer of thousands of digits by its size."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"a {value.bit_length()}-bit integer"
+    return repr(value)
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+def make_paths_absolute(config: RunConfig) -> None:
+    """Relative paths mean the folder the command runs in; the saved config must not depend on it (a later
+    `patchgen eval RUN` from elsewhere would read another folder, or none)."""
+    if Path(config.victim).expanduser().is_file():  # else a name: official Ultralytics, nudenet-320n
+        config.victim = _absolute(config.victim)
+    config.colour_model = _absolute(config.colour_model)
+    config.data.train = _absolute(config.data.train)
+    config.data.val = _absolute(config.data.val)
+    config.loss.palette = _absolute(config.loss.palette)
 
 
 def to_dict(config: RunConfig) -> dict:
@@ -187,6 +282,17 @@ def to_dict(config: RunConfig) -> dict:
         return value
 
     return plain(dataclasses.asdict(config))
+
+
+def flat_keys(data: dict, prefix: str = "") -> dict:
+    """{'train': {'lr': 0.03}} -> {'train.lr': 0.03}: dotted keys, as --set and messages name them."""
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def dump_yaml(config: RunConfig) -> str:

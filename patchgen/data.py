@@ -69,12 +69,33 @@ class LoadReport:
     loaded: int
     skipped: list[str]
     targets: int
-    label_source: str
+    label_files: int = 0  # images labelled by their YOLO file
+    pseudo_labelled: int = 0  # images labelled by the clean victim
+    bad_label_lines: int = 0  # label lines skipped, each with a warning naming file and line
+    clipped_boxes: int = 0  # label boxes that reached past the image, clipped to it (each with a warning)
+
+    @property
+    def label_source(self) -> str:
+        if self.pseudo_labelled and self.label_files:
+            return "mixed"
+        return "pseudo" if self.pseudo_labelled else "files"
 
     def to_dict(self) -> dict:
         """What a run's sidecar and an evaluation record say about the data."""
         return {"images": self.loaded, "skipped": len(self.skipped), "targets": self.targets,
-                "labels": self.label_source}
+                "labels": self.label_source, "label_files": self.label_files,
+                "pseudo_labelled": self.pseudo_labelled, "bad_label_lines": self.bad_label_lines,
+                "clipped_boxes": self.clipped_boxes}
+
+    def summary(self) -> str:
+        """The data line's counts: images, targets, where the labels came from, what was skipped or clipped."""
+        source = self.label_source
+        if source == "mixed":
+            source = f"mixed: {self.label_files} from files, {self.pseudo_labelled} pseudo"
+        notes = [f"{n} {what}" for n, what in ((len(self.skipped), "unreadable images skipped"),
+                                               (self.bad_label_lines, "bad label lines skipped"),
+                                               (self.clipped_boxes, "label boxes clipped")) if n]
+        return f"{self.loaded} images, {self.targets} targets ({source} labels)" + "".join(f", {n}" for n in notes)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -103,43 +124,109 @@ def read_rgb(path: Path) -> np.ndarray | None:
         return None
 
 
-def read_yolo_labels(path: Path, class_ids, width: int, height: int) -> np.ndarray:
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    boxes = [[float(v) for v in row[1:5]] for row in rows if len(row) >= 5 and int(float(row[0])) in class_ids]
-    if not boxes:
+EDGE_TOLERANCE = 0.01  # label tools round: a box edge this far past the image's edge is the edge, clipped quietly
+
+
+@dataclass
+class LabelCounts:
+    """What reading label files found wrong, for the data report."""
+
+    bad_lines: int = 0
+    clipped: int = 0
+
+
+def parse_label_line(line: str) -> tuple[int, np.ndarray, bool] | str:
+    """One YOLO line 'class cx cy w h' (fractions of the image size) -> (class, xyxy fractions clipped to the
+    image, whether clipping was more than rounding), or the reason it cannot be used."""
+    fields = line.split()
+    if len(fields) != 5:
+        return f"expected 5 fields 'class cx cy w h', found {len(fields)}"
+    try:
+        class_id = float(fields[0])
+    except ValueError:
+        return f"the class must be the victim's class number, not {fields[0]!r}"
+    try:
+        cx, cy, w, h = (float(v) for v in fields[1:])
+    except ValueError:
+        return "cx cy w h must be numbers"
+    if not class_id.is_integer() or class_id < 0:
+        return f"the class must be a whole number >= 0, not {fields[0]!r}"
+    if not all(np.isfinite([cx, cy, w, h])):
+        return "NaN or infinite coordinate"
+    if max(cx, cy, w, h) > 1 + EDGE_TOLERANCE:
+        return "values above 1: these look like pixels; YOLO labels are fractions of the image size (0 to 1)"
+    if w <= 0 or h <= 0:
+        return "width and height must be above 0"
+    box = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+    clipped = box.clip(0, 1)
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        return "the box lies wholly outside the image"
+    past = max(-box[:2].min(), box[2:].max() - 1)
+    return int(class_id), clipped, bool(past > EDGE_TOLERANCE)
+
+
+def read_yolo_labels(path: Path, class_ids, width: int, height: int, counts: LabelCounts | None = None) -> np.ndarray:
+    """Target boxes (n,4) xyxy in image pixels. Every bad line is skipped with one warning naming file and line
+    (never used raw: a pixel label would size the EOT window at thousands of pixels); a box reaching past the
+    image is clipped to it. `counts` tallies both for the data report."""
+    counts = counts if counts is not None else LabelCounts()
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"warning: {path}: cannot be read as a label file ({getattr(err, 'strerror', None) or err}); "
+              "no labels from it", file=sys.stderr)
+        counts.bad_lines += 1
         return np.zeros((0, 4), np.float32)
-    cx, cy, w, h = np.asarray(boxes, np.float32).T
-    return np.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], 1)
+    boxes = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parsed = parse_label_line(line)
+        if isinstance(parsed, str):
+            print(f"warning: {path}:{number}: {parsed}; line skipped", file=sys.stderr)
+            counts.bad_lines += 1
+            continue
+        class_id, box, clipped = parsed
+        if clipped:
+            print(f"warning: {path}:{number}: the box reaches outside the image; clipped to it", file=sys.stderr)
+            counts.clipped += 1
+        if class_id in class_ids:
+            boxes.append(box * np.array([width, height, width, height], np.float32))
+    return np.stack(boxes) if boxes else np.zeros((0, 4), np.float32)
 
 
 def load_scenes(folder, imgsz: int, class_ids, victim=None, labels: str = "auto", max_targets: int = 0,
                 min_box_frac: float = 0.0, cache_dir=None, conf: float = 0.25, quiet: bool = False):
-    """Load a folder into Scenes. labels: 'auto' (YOLO files where present, else pseudo-labels), 'files' or
-    'pseudo'. Label files use the victim's class numbering; boxes of `class_ids` are targets.
-    Corrupt images are skipped with one warning line each. max_targets keeps the largest boxes."""
+    """Load a folder into Scenes. labels: 'auto' (per image: its YOLO file where present, else a pseudo-label),
+    'files' or 'pseudo'. Label files use the victim's class numbering; boxes of `class_ids` are targets.
+    Corrupt images and bad label lines are skipped with one warning line each. max_targets keeps the largest."""
     class_ids = tuple(int(c) for c in class_ids)
     if labels not in ("auto", "files", "pseudo"):
         raise UserError(f"labels must be auto, files or pseudo, not {labels!r}")
     files = list_images(folder)
-    have_files = all(label_path(f).is_file() for f in files)
-    use_files = labels == "files" or (labels == "auto" and have_files)
-    if use_files and not have_files:
-        missing = next(f for f in files if not label_path(f).is_file())
-        raise UserError(f"no label file for {missing} (expected {label_path(missing)})")
-    if not use_files and victim is None:
+    unlabelled = files if labels == "pseudo" else [f for f in files if not label_path(f).is_file()]
+    if labels == "files" and unlabelled:
+        raise UserError(f"no label file for {unlabelled[0]} (expected {label_path(unlabelled[0])})")
+    if unlabelled and victim is None:
         raise UserError("pseudo-labels need a victim")
-    pseudo = None if use_files else pseudo_labels(files, victim, imgsz, class_ids, conf, cache_dir)
+    pseudo = pseudo_labels(unlabelled, victim, imgsz, class_ids, conf, cache_dir) if unlabelled else {}
+    from_pseudo = {f.name for f in unlabelled}
 
     images, boxes, names, skipped = [], [], [], []
+    counts = LabelCounts()
     for f in files:
-        rgb = read_rgb(f)
-        if rgb is None:
-            print(f"warning: skipping unreadable image {f}", file=sys.stderr)
+        try:
+            rgb = read_image(f)
+        except UserError as err:  # its message names the file and says why (not an image, too large...)
+            print(f"warning: skipping unreadable image {err}", file=sys.stderr)
             skipped.append(str(f))
             continue
         boxed = letterbox(rgb, imgsz)
         h, w = rgb.shape[:2]
-        original = read_yolo_labels(label_path(f), class_ids, w, h) if use_files else pseudo.get(f.name, [])
+        if f.name in from_pseudo:
+            original = pseudo.get(f.name, [])
+        else:
+            original = read_yolo_labels(label_path(f), class_ids, w, h, counts)
         xyxy = boxed.to_letterboxed(np.asarray(original, np.float32).reshape(-1, 4))
         if min_box_frac > 0 and len(xyxy):
             diag = np.hypot(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
@@ -160,10 +247,12 @@ def load_scenes(folder, imgsz: int, class_ids, victim=None, labels: str = "auto"
         box_tensor[i, : len(b)] = torch.from_numpy(b)
         mask[i, : len(b)] = True
     scenes = Scenes(torch.stack(images), box_tensor, mask, names)
-    report = LoadReport(len(images), skipped, int(mask.sum()), "files" if use_files else "pseudo")
+    pseudo_labelled = sum(name in from_pseudo for name in names)
+    report = LoadReport(len(images), skipped, int(mask.sum()), label_files=len(images) - pseudo_labelled,
+                        pseudo_labelled=pseudo_labelled, bad_label_lines=counts.bad_lines,
+                        clipped_boxes=counts.clipped)
     if not quiet:
-        print(f"data: {folder}: {report.loaded} images, {report.targets} targets ({report.label_source} labels)"
-              + (f", {len(skipped)} skipped" if skipped else ""), file=sys.stderr)
+        print(f"data: {folder}: {report.summary()}", file=sys.stderr)
     return scenes, report
 
 

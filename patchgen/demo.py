@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 from patchgen.config import load_config
+from patchgen.errors import UserError
 
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
+ORIGIN = "demo"  # the run record's origin: a demo resumes only a run it started
 
 
 def demo_images() -> list[Path]:
@@ -19,30 +21,35 @@ def demo_images() -> list[Path]:
 
 
 def run_demo(out, overrides=(), progress=True, export=True) -> Path:
-    from patchgen.evaluate import evaluate_run
-    from patchgen.train import train
+    from patchgen.checkpoint import CHECKPOINT
+    from patchgen.run_record import read_record
 
     out = Path(out)
     images = out / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    for path in demo_images():
-        shutil.copyfile(path, images / path.name)
     config = load_config(DEMO_CONFIG, [f"data.train={images}", *overrides])
-    resume = (out / "checkpoint.safetensors").exists()
-    if resume:
-        print(f"demo: resuming the run in {out}", file=sys.stderr)
-    train(config, out, resume=resume, progress=progress)
-    evaluate_run(out, progress=progress)
-    if export:
-        export_pdf(out)
+    resume = (out / CHECKPOINT).exists()
+    if resume and (read_record(out) or {}).get("origin") != ORIGIN:
+        raise UserError(f"{out} holds a run that is not a demo: choose another --out "
+                        f"(or continue it with `patchgen train CONFIG --out {out} --resume`)")
+    from patchgen.evaluate import evaluate_run
+    from patchgen.run_lock import run_lock
+    from patchgen.train import train
+
+    with run_lock(out):
+        images.mkdir(exist_ok=True)
+        for path in demo_images():
+            shutil.copyfile(path, images / path.name)
+        if resume:
+            print(f"demo: resuming the run in {out}", file=sys.stderr)
+        train(config, out, resume=resume, progress=progress, origin=ORIGIN)
+        evaluate_run(out, progress=progress)
+        if export:
+            export_pdf(out)
     print(f"demo: done; open {out / 'eval' / 'report.html'}", file=sys.stderr)
     return out
 
 
 def export_pdf(run_dir: Path) -> None:
-    try:
-        from printing.export import export_run
-    except ImportError:  # printing's exporter is optional for the demo while it is being built
-        print("demo: PDF export not available in this install", file=sys.stderr)
-        return
+    from printing.export import export_run
+
     export_run(run_dir, size="8cm", dpi=300, paper="A4")

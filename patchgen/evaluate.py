@@ -3,7 +3,10 @@ labels (patch on each label) and against the clean detector's own boxes (Thys et
 detection, so people the labels miss are patched too), and recall at confidence 0.25."""
 
 import html
+import json
+import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +16,10 @@ import torch
 from tqdm import tqdm
 
 from patchgen import eot
-from patchgen.atomic import atomic_save, atomic_write_json, atomic_write_text
+from patchgen.atomic import atomic_save
 from patchgen.average_precision import average_precision, recall_at
 from patchgen.data import Scenes
+from patchgen.errors import UserError, require_folder
 
 CONDITIONS = ("clean", "noise", "adv")
 CLEAN_REFERENCE_CONF = 0.25  # clean detections at or above this confidence are the 'clean' reference boxes
@@ -41,6 +45,7 @@ def paste(scenes, image, mask, scale, anchor_y):
 def evaluate(victim, scenes, artifact, class_ids, scale=0.2, anchor_y=0.4, batch=8, seed=0,
              patch_transform=None, keep_images=4, progress=True, conditions=CONDITIONS) -> Evaluation:
     """artifact: a Patch; patch_transform: optional callable on its (3,S,S) image (e.g. a simulated print)."""
+    check_batch(batch)
     conditions = [c for c in CONDITIONS if c in conditions]  # clean first: the other passes need its boxes
     device = scenes.images.device
     adv_image = artifact().detach()
@@ -136,20 +141,49 @@ def detection_grid(evaluation: Evaluation, names: list[str], conf: float = RECAL
 
 
 def write_report(out_dir, evaluation: Evaluation, names, meta: dict, extra_images=()) -> Path:
-    """results.json, results.md, grid.png and report.html in out_dir."""
+    """results.json, results.md, grid.png and report.html in out_dir, all four or none: each is rendered in
+    memory first, then all are staged beside their places before any replaces its old version, so a failure
+    at any point leaves the previous evaluation whole."""
     out_dir = Path(out_dir)
-    atomic_write_json(out_dir / "results.json", {**meta, "results": evaluation.table})
+    results = json.dumps({**meta, "results": evaluation.table}, indent=2) + "\n"
     md = markdown_table(evaluation.table, f"{meta.get('victim', '')} on {meta.get('data', '')}")
-    atomic_write_text(out_dir / "results.md", md)
-    grid = detection_grid(evaluation, names)
-    atomic_save(out_dir / "grid.png", lambda tmp: cv2.imwrite(tmp, grid[:, :, ::-1]))
+    ok, grid = cv2.imencode(".png", detection_grid(evaluation, names)[:, :, ::-1])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the detection grid as PNG")
+    files = {"results.json": results.encode(), "results.md": md.encode(), "grid.png": grid.tobytes(),
+             "report.html": report_page(evaluation, meta, extra_images).encode()}
+    try:
+        write_together([(out_dir / name, data) for name, data in files.items()])
+    except OSError as err:
+        raise UserError(f"cannot write the evaluation into {out_dir}: {err.strerror or err}") from None
+    return out_dir / "report.html"
+
+
+def write_together(files) -> None:
+    """[(path, bytes)]: each written to a temporary file beside its path, and only once all are written are
+    they moved into place (atomic_save nested: the outer replace waits on every inner write)."""
+    if not files:
+        return
+    (path, data), *rest = files
+
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        write_together(rest)
+
+    atomic_save(path, write)
+
+
+def report_page(evaluation: Evaluation, meta: dict, extra_images=()) -> str:
     header = "".join(f"<th>{h}</th>" for h in ("condition", *COLUMNS.values()))
     rows = "".join(f"<tr><td>{c.upper()}</td>" + "".join(f"<td>{r.get(k, float('nan')):.3f}</td>" for k in COLUMNS)
                    + "</tr>" for c, r in evaluation.table.items())
     facts = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in meta.items())
     figures = "".join(f'<figure><img src="{html.escape(src)}" style="max-width:100%"><figcaption>'
                       f"{html.escape(caption)}</figcaption></figure>" for src, caption in extra_images)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>patchgen evaluation</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>patchgen evaluation</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td,th{{padding:4px 12px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>patchgen evaluation</h1><ul>{facts}</ul>
 <table><tr>{header}</tr>{rows}</table>
@@ -158,39 +192,55 @@ Against labels the patch sits on each labelled target; against clean detections 
 each clean detection at confidence &ge; {CLEAN_REFERENCE_CONF}.</p>
 {figures}<figure><img src="grid.png" style="max-width:100%"><figcaption>Detections (confidence &ge; {RECALL_CONF})
 </figcaption></figure></body></html>"""
-    return atomic_write_text(out_dir / "report.html", page)
+
+
+def check_batch(batch) -> int:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UserError(f"--batch must be a whole number of images, at least 1; got {batch!r}")
+    return batch
 
 
 def evaluate_run(run_dir, data=None, labels=None, out=None, batch=8, patch_transform=None, progress=True):
-    """Evaluate a run directory's patch with its own victim, classes and placement; writes out (run/eval)."""
-    from patchgen.artifacts import load_patch
+    """Evaluate a run directory's patch with its own victim, classes and placement; writes out (run/eval).
+    Every argument is checked before the victim loads; the results replace the old ones only when complete."""
     from patchgen.config import load_config
+    from patchgen.data import list_images
+    from patchgen.run_lock import run_lock
+
+    check_batch(batch)
+    run_dir = require_folder(run_dir, "run directory")
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"not a run directory (no config.yaml): {run_dir}")
+    out = Path(out) if out else run_dir / "eval"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    config = load_config(run_dir / "config.yaml")
+    folder = Path(os.path.abspath(data or config.data.val or config.data.train))  # said in full: which one was read
+    list_images(folder)
+    inside_run = out.absolute().is_relative_to(run_dir.absolute())
+    with run_lock(run_dir) if inside_run else nullcontext():  # RUN/eval: no training writes the run meanwhile
+        return _evaluate_into(run_dir, config, folder, out, labels, batch, patch_transform, progress)
+
+
+def _evaluate_into(run_dir, config, folder, out, labels, batch, patch_transform, progress):
+    from patchgen.artifacts import load_patch
     from patchgen.data import load_scenes
     from patchgen.train import resolve_device
     from patchgen.victims import load_victim
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        from patchgen.errors import UserError
-
-        raise UserError(f"not a run directory (no config.yaml): {run_dir}")
-    config = load_config(run_dir / "config.yaml")
+    patch = load_patch(run_dir)
     device = resolve_device(config.train.device)
     victim = load_victim(config.victim, device, config.imgsz or None)
     class_ids = [victim.class_id(c) for c in config.target_classes]
-    folder = data or config.data.val or config.data.train
     scenes, report = load_scenes(folder, victim.imgsz, class_ids, victim=victim, labels=labels or config.data.labels,
                                  conf=config.data.pseudo_conf)
-    patch = load_patch(run_dir).to(device)
-    evaluation = evaluate(victim, scenes.to(device), patch, class_ids, config.placement.scale,
+    evaluation = evaluate(victim, scenes.to(device), patch.to(device), class_ids, config.placement.scale,
                           config.placement.anchor_y, batch=batch, patch_transform=patch_transform, progress=progress)
-    meta = {"victim": config.victim, "data": str(folder), "images": report.loaded, "targets": report.targets,
-            "labels": report.label_source, "skipped_images": len(report.skipped), "imgsz": victim.imgsz,
+    meta = {"victim": config.victim, "data": str(folder), **report.to_dict(), "imgsz": victim.imgsz,
             "target_classes": config.target_classes, "placement_scale": config.placement.scale}
-    out = Path(out) if out else run_dir / "eval"
     extra = [(str(Path("..") / name), caption) for name, caption in
              (("patch.png", "the patch"), ("loss.png", "training loss")) if (run_dir / name).exists()]
     write_report(out, evaluation, victim.names, meta, extra if out == run_dir / "eval" else ())
     print(markdown_table(evaluation.table), file=sys.stderr)
-    print(f"eval: wrote {out}/report.html", file=sys.stderr)
+    print(f"eval: {folder}: wrote {out}/report.html", file=sys.stderr)
     return evaluation

@@ -14,10 +14,12 @@ from patchgen import eot
 from patchgen.artifacts import Patch, total_variation
 from patchgen.atomic import atomic_write_text
 from patchgen.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
-from patchgen.config import RunConfig, dump_yaml, to_dict
+from patchgen.config import RunConfig, to_dict
 from patchgen.data import crop_around_targets, load_scenes
-from patchgen.errors import UserError
+from patchgen.errors import UserError, require_file
 from patchgen.objectives import vanish, vanish_each_target
+from patchgen.run_lock import run_lock
+from patchgen.run_record import record_resume, resume_changes, start_record
 from patchgen.victims import load_victim
 from printing.palette import load_palette, non_printability_score
 
@@ -42,9 +44,7 @@ def load_colour_model_for(config: RunConfig, device):
         return None
     from printing.colour_model import load_colour_model
 
-    if not Path(config.colour_model).is_file():
-        raise UserError(f"colour model not found: {config.colour_model}")
-    return load_colour_model(config.colour_model).to(device)
+    return load_colour_model(require_file(config.colour_model, "colour model")).to(device)
 
 
 class Setup:
@@ -108,49 +108,81 @@ class Setup:
         return index, params
 
 
-def train(config: RunConfig, run_dir, resume: bool = False, progress: bool = True, stop_after: int | None = None):
-    """Train and write the run directory; returns its path. stop_after (tests) ends early, as a kill would."""
+def train(config: RunConfig, run_dir, resume: bool = False, progress: bool = True, stop_after: int | None = None,
+          origin: str = "train"):
+    """Train and write the run directory; returns its path. stop_after (tests) ends early, as a kill would.
+    origin: the command that starts the run, kept in its record (`patchgen demo` resumes only its own runs)."""
     run_dir = Path(run_dir)
-    if not resume and (run_dir / CHECKPOINT).exists():
-        raise UserError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
-    if resume and not (run_dir / CHECKPOINT).exists():
-        raise UserError(f"nothing to resume in {run_dir} (no {CHECKPOINT})")
-    setup = Setup(config)
-    cfg = config.train
-    optimizer = torch.optim.Adam([setup.artifact.logits], lr=cfg.lr)
-    start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator) if resume else 0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_yaml(config))
-    metrics_path = run_dir / "metrics.jsonl"
-    keep_metrics_until(metrics_path, start)
-
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not progress,
-               dynamic_ncols=True, file=sys.stderr)
-    started = time.time()
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final)
-        index, params = setup.draw()
-        total, adversarial, tv, nps = setup.step_loss(index, params)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:  # the only host syncs: at log intervals
-            row = {"step": done, "loss": total.item(), "adversarial": adversarial.item(), "tv": tv.item(),
-                   "nps": nps.item(), "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - started, 2)}
-            with open(metrics_path, "a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            bar.set_postfix(loss=f"{row['loss']:.4f}", adv=f"{row['adversarial']:.3f}")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(run_dir, done, setup.artifact, optimizer, setup.generator)
-        if stop_after is not None and done >= stop_after:
-            bar.close()
-            return run_dir
-    bar.close()
-    finish(run_dir, setup, cfg.steps)
+    with run_lock(run_dir):
+        setup, optimizer, start = begin(config, run_dir, resume, origin)
+        done = run_steps(setup, optimizer, run_dir, start, progress, stop_after)
+        if done == config.train.steps:
+            finish(run_dir, setup, done)
     return run_dir
+
+
+def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str):
+    """The folder is checked against --resume (and the config against the run's) before anything is computed;
+    the record is written only once the checkpoint has loaded, so a refused or broken resume changes nothing."""
+    holds_run = (run_dir / CHECKPOINT).exists()
+    if not resume and holds_run:
+        raise UserError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    if resume and not holds_run:
+        raise UserError(f"nothing to resume in {run_dir} (no {CHECKPOINT})")
+    changes = resume_changes(run_dir, config) if resume else {}
+    setup = Setup(config)
+    optimizer = torch.optim.Adam([setup.artifact.logits], lr=config.train.lr)
+    if resume:
+        start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator)
+        record_resume(run_dir, start, changes)
+    else:
+        start = 0
+        start_record(run_dir, config, origin)
+    keep_metrics_until(run_dir / "metrics.jsonl", start)
+    return setup, optimizer, start
+
+
+def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool, stop_after: int | None) -> int:
+    """Steps start..train.steps (or stop_after); returns the number done. Stops with a UserError at the first
+    log or checkpoint step whose loss or artifact is not finite, so the checkpoint on disk stays a finite one."""
+    cfg = setup.config.train
+    metrics_path = run_dir / "metrics.jsonl"
+    saved = start  # the step the checkpoint on disk holds (0: none)
+    started = time.time()
+    with tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not progress,
+              dynamic_ncols=True, file=sys.stderr) as bar:
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final)
+            index, params = setup.draw()
+            total, adversarial, tv, nps = setup.step_loss(index, params)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+
+            done = step + 1
+            log_now = done % cfg.log_every == 0 or done == cfg.steps
+            save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
+            if not (log_now or save_now):
+                continue
+            # the only host syncs: at log and checkpoint intervals
+            if not bool((torch.isfinite(total) & torch.isfinite(setup.artifact.logits).all()).item()):
+                kept = f"kept {run_dir / CHECKPOINT} from step {saved}" if saved else "no checkpoint was due before it"
+                raise UserError(f"training stopped at step {done}: the loss or the artifact is no longer finite "
+                                f"(nan or inf: look at the victim and colour model files); {kept}")
+            if log_now:
+                row = {"step": done, "loss": total.item(), "adversarial": adversarial.item(), "tv": tv.item(),
+                       "nps": nps.item(), "lr": optimizer.param_groups[0]["lr"],
+                       "seconds": round(time.time() - started, 2)}
+                with open(metrics_path, "a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                bar.set_postfix(loss=f"{row['loss']:.4f}", adv=f"{row['adversarial']:.3f}")
+            if save_now:
+                save_checkpoint(run_dir, done, setup.artifact, optimizer, setup.generator)
+                saved = done
+            if stop_after is not None and done >= stop_after:
+                return done
+    return cfg.steps
 
 
 def keep_metrics_until(path: Path, step: int) -> None:

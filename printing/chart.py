@@ -17,7 +17,7 @@ from printing.markers import marker_layout
 from printing.sheet import Rect, Sheet, Text, crop_marks, marker_rects, scale_bar
 
 CHART_VERSION = 1
-# Ids 40+ so a chart is never mistaken for an export (ids 0-3); six markers so a corner may be lost or shaded.
+# Ids 40+ so a chart is never mistaken for an export (ids 0-39); six markers so a corner may be lost or shaded.
 CHART_MARKER_IDS = (40, 41, 42, 43, 44, 45)
 CHART_MIN_MARKERS = 3
 

@@ -16,7 +16,11 @@ def add_commands(subparsers) -> None:
     exp.add_argument("--paper", default="A4", help="A4 (default), A3, A5, A2, Letter, Legal, Tabloid")
     exp.add_argument("--no-tile", action="store_true", help="fail instead of tiling a print larger than the paper")
     exp.add_argument("--no-png", action="store_true", help="write the PDF only")
-    exp.add_argument("--out", help="output folder (default RUN/export)")
+    exp.add_argument("--max-pages", type=int, default=None, metavar="N",
+                     help="make a tiled print of up to N pages (default 50); a print that needs more is refused "
+                          "with its page count, so a size in the wrong unit does not make thousands of pages")
+    exp.add_argument("--out", help="output folder (default RUN/export, the run's own record of its prints; an "
+                                   "export elsewhere leaves RUN/patch.json as it is)")
     exp.set_defaults(func=run_export)
 
     cal = subparsers.add_parser("calibrate", help="measure your printer: chart, colour model, palette")
@@ -41,16 +45,18 @@ def add_commands(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    from printing.export import export_run
+    from printing.export import DEFAULT_MAX_PAGES, export_run
 
     result = export_run(args.run, args.size, dpi=args.dpi, paper=args.paper, allow_tiling=not args.no_tile,
-                        out_dir=args.out, write_png=not args.no_png)
+                        out_dir=args.out, write_png=not args.no_png,
+                        max_pages=DEFAULT_MAX_PAGES if args.max_pages is None else args.max_pages, log=print)
     w, h = result.size_mm
     pages = f"{result.pages} pages (tiled)" if result.pages > 1 else "1 page"
     print(f"wrote {result.pdf} ({w:.1f} x {h:.1f} mm, {pages})")
     if result.png:
         print(f"wrote {result.png} ({args.dpi} dpi)")
-    print(f"wrote {result.sidecar} (marker layout and physical size)")
+    ids = ", ".join(str(i) for i in result.marker_ids)
+    print(f"wrote {result.sidecar} (marker layout with ids {ids}, and physical size)")
     return 0
 
 
@@ -63,10 +69,11 @@ def run_chart(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".pdf":
         raise UserError(f"--out {out} should end in .pdf")
+    paper_mm = paper_size_mm(args.paper)  # an unknown paper is its own error, not "too small"
     spec = chart_spec()
     sheet = chart_sheet(spec)
     try:
-        pages = plan_pages(sheet, paper_size_mm(args.paper), allow_tiling=False)
+        pages = plan_pages(sheet, paper_mm, allow_tiling=False)
     except UserError:
         raise UserError(f"the calibration chart needs one A4 or Letter page; {args.paper} is too small") from None
     render_pdf(sheet, pages, out, title="patchgen calibration chart")

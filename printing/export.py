@@ -1,8 +1,13 @@
 """`patchgen export RUN`: the run's artifact as a print-ready PDF (and PNG) at exact physical size, with the
-marker layout and physical size in a sidecar JSON, and `physical_size_mm` recorded in RUN/patch.json."""
+marker layout and physical size in a sidecar JSON. An export into the run's own RUN/export is the run's record:
+its size goes into RUN/patch.json too; one written elsewhere (`--out`) leaves the run as it is.
+
+Every argument and every limit (size, paper, pages, PNG pixels, marker ids) is checked, and the PDF and PNG are
+rendered in memory, before any file is written: a refused export leaves nothing behind."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,16 +15,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from patchgen.atomic import atomic_save, atomic_write_json
+from patchgen.atomic import atomic_write_bytes, atomic_write_json
 from patchgen.errors import UserError
 from patchgen.image_io import read_image
 from printing.export_sheet import build_export_sheet
-from printing.pdf_render import render_pdf
+from printing.pdf_render import pdf_bytes
 from printing.physical_size import mm_to_px, paper_size_mm, parse_size_mm
-from printing.raster_render import render_raster
+from printing.raster_render import raster_size, render_raster
+from printing.run_exports import allocate_marker_ids
 from printing.tiling import alignment_marks, mark_centres, plan_pages
 
 MIN_DPI, MAX_DPI = 72, 1200
+# More pages than this is refused unless asked for (--max-pages): a 1.2 m print on A4 is about 35 pages, a size
+# typed in the wrong unit is thousands.
+DEFAULT_MAX_PAGES = 50
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class ExportResult:
     sidecar: Path
     size_mm: tuple[float, float]
     pages: int
+    marker_ids: tuple
 
 
 def read_run_artifact(run_dir) -> tuple[np.ndarray, dict]:
@@ -62,29 +72,46 @@ def caption_for(run_dir: Path, meta: dict, w: float, h: float) -> list[str]:
 
 
 def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tiling: bool = True,
-               out_dir=None, name: str | None = None, write_png: bool = True) -> ExportResult:
+               out_dir=None, name: str | None = None, write_png: bool = True, max_pages: int = DEFAULT_MAX_PAGES,
+               log=None) -> ExportResult:
+    """`log(message)` hears about a tiled print (how many pages) before they are rendered."""
     run_dir = Path(run_dir)
     if not MIN_DPI <= int(dpi) <= MAX_DPI:
         raise UserError(f"--dpi {dpi} is outside {MIN_DPI}..{MAX_DPI}")
+    if int(max_pages) < 1:
+        raise UserError(f"--max-pages must be >= 1, got {max_pages}")
+    paper_mm = paper_size_mm(paper)
     rgb, meta = read_run_artifact(run_dir)
     height_px, width_px = rgb.shape[:2]
     w, h = parse_size_mm(size, width_px / height_px)
-    paper_mm = paper_size_mm(paper)
 
-    sheet, layout = build_export_sheet(rgb, w, h, caption_for(run_dir, meta, w, h))
+    own_export_dir = run_dir / "export"
+    out_dir = Path(out_dir) if out_dir else own_export_dir
+    stem = name or f"{meta.get('artifact', 'patch')}_{w:.0f}x{h:.0f}mm_{paper.lower()}"
+    marker_ids = allocate_marker_ids(run_dir, out_dir, stem)
+    sheet, layout = build_export_sheet(rgb, w, h, caption_for(run_dir, meta, w, h), marker_ids)
     pages = plan_pages(sheet, paper_mm, allow_tiling=allow_tiling)
+    if len(pages.tiles) > max_pages:
+        x0, y0, x1, y1 = sheet.bounds()
+        raise UserError(f"the print ({x1 - x0:.0f} x {y1 - y0:.0f} mm with its markers and caption) needs "
+                        f"{len(pages.tiles)} {paper} pages ({pages.cols} x {pages.rows}), more than --max-pages "
+                        f"{max_pages}: pass --max-pages {len(pages.tiles)} to make them, or choose a larger --paper "
+                        f"or a smaller --size")
+    if write_png:
+        raster_size(sheet, dpi)
     marks = alignment_marks(sheet, pages)
     sheet.add(*marks)
+    if pages.tiled and log is not None:
+        log(f"{w:.0f} x {h:.0f} mm over {len(pages.tiles)} {paper} pages ({pages.cols} x {pages.rows}): rendering")
 
-    out_dir = Path(out_dir) if out_dir else run_dir / "export"
-    stem = name or f"{meta.get('artifact', 'patch')}_{w:.0f}x{h:.0f}mm_{paper.lower()}"
     pdf_path, png_path, sidecar_path = out_dir / f"{stem}.pdf", out_dir / f"{stem}.png", out_dir / f"{stem}.json"
-    render_pdf(sheet, pages, pdf_path, title=f"patchgen {run_dir.resolve().name}")
-
-    png_info = None
+    pdf = pdf_bytes(sheet, pages, title=f"patchgen {run_dir.resolve().name}")
+    png = png_info = None
     if write_png:
         image, origin = render_raster(sheet, dpi)
-        atomic_save(png_path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", dpi=(dpi, dpi)))
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", dpi=(dpi, dpi))
+        png = buffer.getvalue()
         png_info = {"path": png_path.name, "dpi": int(dpi), "px_per_mm": mm_to_px(1.0, dpi),
                     "origin_mm": [round(origin[0], 4), round(origin[1], 4)],
                     "size_px": [int(image.shape[1]), int(image.shape[0])]}
@@ -106,7 +133,15 @@ def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tili
         "png": png_info,
         "marker_layout": layout,
     }
+    # The sidecar last: an export is complete (and `capture/` reads it) only once its layout is there.
+    atomic_write_bytes(pdf_path, pdf)
+    if png is not None:
+        atomic_write_bytes(png_path, png)
+    else:  # a PNG left from an earlier export of this name would disagree with the new layout
+        png_path.unlink(missing_ok=True)
     atomic_write_json(sidecar_path, sidecar)
-    meta["physical_size_mm"] = [round(w, 4), round(h, 4)]
-    atomic_write_json(run_dir / "patch.json", meta)
-    return ExportResult(pdf_path, png_path if write_png else None, sidecar_path, (w, h), len(pages.tiles))
+    if out_dir.resolve() == own_export_dir.resolve():
+        meta["physical_size_mm"] = [round(w, 4), round(h, 4)]
+        atomic_write_json(run_dir / "patch.json", meta)
+    return ExportResult(pdf_path, png_path if write_png else None, sidecar_path, (w, h), len(pages.tiles),
+                        marker_ids)

@@ -8,10 +8,6 @@ import numpy as np
 from printing.markers import marker_layout
 from printing.sheet import Raster, Sheet, Text, crop_marks, marker_rects, scale_bar
 
-# Export markers use ids 0-3 (TL, TR, BR, BL); calibration charts use 40+, so the two are never confused.
-EXPORT_MARKER_IDS = (0, 1, 2, 3)
-
-
 def marker_geometry(width_mm: float, height_mm: float) -> tuple[float, float]:
     """(side, gap) in mm: markers grow with the artifact (to be seen from further away) within 12-40 mm; the gap
     leaves a white quiet zone wider than one marker cell and room for the crop marks."""
@@ -39,14 +35,15 @@ def wrap_caption(parts: list[str], width_mm: float, size: float = CAPTION_MM) ->
     return lines + ([line] if line else [])
 
 
-def build_export_sheet(rgb: np.ndarray, width_mm: float, height_mm: float, caption) -> tuple[Sheet, dict]:
+def build_export_sheet(rgb: np.ndarray, width_mm: float, height_mm: float, caption,
+                       marker_ids) -> tuple[Sheet, dict]:
     """`rgb`: (H, W, 3) uint8 artifact already composited on white paper; `caption`: a string or a list of parts
-    (wrapped to the sheet's width)."""
+    (wrapped to the sheet's width); `marker_ids`: four ids, TL TR BR BL (printing/run_exports.py hands them out)."""
     side, gap = marker_geometry(width_mm, height_mm)
     w, h = float(width_mm), float(height_mm)
     near, far = -gap - side, w + gap
     positions = [(near, near), (far, near), (far, h + gap), (near, h + gap)]  # TL, TR, BR, BL
-    markers = [(mid, x, y, side) for mid, (x, y) in zip(EXPORT_MARKER_IDS, positions)]
+    markers = [(mid, x, y, side) for mid, (x, y) in zip(marker_ids, positions, strict=True)]
 
     sheet = Sheet()
     sheet.add(Raster(0.0, 0.0, w, h, rgb))

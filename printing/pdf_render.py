@@ -61,6 +61,11 @@ def _draw_tile(c, sheet: Sheet, tile: Tile, layout: PageLayout, title: str) -> N
 
 
 def render_pdf(sheet: Sheet, layout: PageLayout, path, title: str = "patchgen") -> None:
+    atomic_write_bytes(path, pdf_bytes(sheet, layout, title))
+
+
+def pdf_bytes(sheet: Sheet, layout: PageLayout, title: str = "patchgen") -> bytes:
+    """The whole PDF in memory: a caller writing several files (PDF, PNG, sidecar) renders all before writing."""
     buffer = io.BytesIO()
     first = layout.tiles[0]
     c = pdf_canvas.Canvas(buffer, pagesize=(mm_to_pt(first.page_w), mm_to_pt(first.page_h)), pageCompression=1)
@@ -71,4 +76,4 @@ def render_pdf(sheet: Sheet, layout: PageLayout, path, title: str = "patchgen") 
         _draw_tile(c, sheet, tile, layout, title)
         c.showPage()
     c.save()
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()

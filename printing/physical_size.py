@@ -18,6 +18,10 @@ PAPER_MM = {
     "TABLOID": (279.4, 431.8),
 }
 
+# Each side of a print: below 1 cm the artifact is smaller than its own markers; past 5 m a size is a typo (a
+# 10 m print is over 2,000 A4 pages), not a print job.
+PRINT_SIDE_MM = (10.0, 5000.0)
+
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|\")\s*$", re.IGNORECASE)
 _SIZE_2D = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*[x×]\s*(\d+(?:\.\d*)?|\.\d+)\s*(mm|cm|m|in|inch|\")\s*$",
                       re.IGNORECASE)
@@ -35,7 +39,17 @@ def parse_length_mm(text: str) -> float:
 
 
 def parse_size_mm(text: str, aspect_w_over_h: float) -> tuple[float, float]:
-    """A print size as (width, height) mm. `30cm` sets the longer side and keeps the aspect; `30x20cm` is exact."""
+    """A print size as (width, height) mm, each side within PRINT_SIDE_MM. `30cm` sets the longer side and keeps
+    the aspect; `30x20cm` is exact."""
+    w, h = _size_mm(text, aspect_w_over_h)
+    low, high = PRINT_SIDE_MM
+    if not (low <= w <= high and low <= h <= high):
+        raise UserError(f"the size {text!r} gives a {w:.6g} x {h:.6g} mm print; each side must be between "
+                        f"{low / 10:g} cm and {high / 1000:g} m")
+    return w, h
+
+
+def _size_mm(text: str, aspect_w_over_h: float) -> tuple[float, float]:
     match = _SIZE_2D.match(str(text))
     if match:
         unit = MM_PER_UNIT[match.group(3).lower()]
@@ -56,7 +70,7 @@ def paper_size_mm(name: str, landscape: bool = False) -> tuple[float, float]:
     key = str(name).strip().upper()
     if key not in PAPER_MM:
         known = ", ".join(k if k[0] == "A" else k.title() for k in PAPER_MM)
-        raise UserError(f"unknown paper {name!r}; known: {known}")
+        raise UserError(f"unknown paper {name!r} ({known})")
     w, h = PAPER_MM[key]
     return (h, w) if landscape else (w, h)
 

@@ -5,19 +5,30 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from patchgen.errors import UserError
 from printing.physical_size import mm_to_px
 from printing.sheet import Circle, Line, Raster, Rect, Sheet, Text
 
 MAX_PIXELS = 400_000_000  # ~1.2 GB of RGB: past this a DPI is a typo, not a print job
 
 
+def raster_size(sheet: Sheet, dpi: float, margin_mm: float = 5.0) -> tuple[int, int]:
+    """(width, height) px of the sheet's PNG at `dpi`; one UserError (with a DPI that fits) past MAX_PIXELS, so
+    that an export can refuse before it renders or writes anything."""
+    x0, y0, x1, y1 = sheet.bounds()
+    width = int(np.ceil(mm_to_px(x1 - x0 + 2 * margin_mm, dpi)))
+    height = int(np.ceil(mm_to_px(y1 - y0 + 2 * margin_mm, dpi)))
+    if width * height > MAX_PIXELS:
+        fits = int(dpi * np.sqrt(MAX_PIXELS / (width * height)))
+        raise UserError(f"the PNG at {dpi:g} dpi would be {width} x {height} px, over the {MAX_PIXELS // 10**6} Mpx "
+                        f"limit: lower --dpi to {fits} or less, or pass --no-png")
+    return width, height
+
+
 def render_raster(sheet: Sheet, dpi: float, margin_mm: float = 5.0) -> tuple[np.ndarray, tuple[float, float]]:
     """(H, W, 3) uint8 image and the sheet-mm coordinate of its top-left pixel corner."""
-    x0, y0, x1, y1 = sheet.bounds()
-    x0, y0 = x0 - margin_mm, y0 - margin_mm
-    width, height = int(np.ceil(mm_to_px(x1 + margin_mm - x0, dpi))), int(np.ceil(mm_to_px(y1 + margin_mm - y0, dpi)))
-    if width * height > MAX_PIXELS:
-        raise ValueError(f"{width} x {height} px is too large a PNG; lower the DPI")
+    width, height = raster_size(sheet, dpi, margin_mm)
+    x0, y0 = (v - margin_mm for v in sheet.bounds()[:2])
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
 

@@ -38,7 +38,7 @@ def scenes(inria_dev, rng):
 
 def test_run_with_export_carries_layout_and_size(exported_run):
     artifact, _, layout = exported_run
-    assert artifact.layout == layout
+    assert [e.layout for e in artifact.exports] == [layout]
     assert artifact.size_mm == (300.0, 300.0) and artifact.size_known
     assert artifact.objective == "vanish" and artifact.target_class == "person"
 
@@ -152,7 +152,7 @@ def test_run_sidecar_variants(tmp_path, shared_assets):
     (run / "patch.json").write_text(json.dumps(meta))
     artifact = load_run(run)
     assert artifact.target_classes == ("FACE_FEMALE", "FACE_MALE") and artifact.victim == "nudenet-320n"
-    assert artifact.layout is None and artifact.size_mm == (300.0, 300.0) and artifact.size_known
+    assert artifact.exports == () and artifact.size_mm == (300.0, 300.0) and artifact.size_known
     assert locate_by_markers(patch[:, :, :3], artifact) is None  # no layout: nothing to look for
 
     meta.pop("physical_size_mm")

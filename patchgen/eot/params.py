@@ -1,25 +1,14 @@
 """Expectation over transformation, part 1: draw every random quantity of a step once, from the run's generator.
 
-A `Params` holds tensors only, so a step can be replayed (same params, same images), logged and tested.
-Defaults follow Thys et al. 2019: rotation ±20°, contrast 0.8–1.2, brightness ±0.1, noise ±0.1.
+A `Params` holds tensors only, so a step can be replayed (same params, same images), logged and tested. The
+ranges drawn from are the config's `EOTSettings` (patchgen.config, torch-free so config errors come first).
 """
 
 from dataclasses import dataclass, fields
 
 import torch
 
-
-@dataclass
-class EOTSettings:
-    rotation_deg: float = 20.0  # uniform ±
-    scale: tuple[float, float] = (0.9, 1.1)  # multiplies the placement's side
-    translate: float = 0.05  # uniform ± fraction of the artifact side, x and y
-    perspective: float = 0.06  # each corner moves uniform ± this fraction of the side
-    brightness: float = 0.1  # additive, uniform ±
-    contrast: tuple[float, float] = (0.8, 1.2)  # multiplicative
-    noise: float = 0.1  # per-pixel additive, uniform ±
-    blur_sigma: tuple[float, float] = (0.1, 1.0)  # Gaussian blur in artifact pixels
-    colour_jitter: float = 0.03  # per-channel gain uniform ±: slack around the printer's colour model
+from patchgen.config import EOTSettings
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from patchgen.errors import UserError
+from patchgen.errors import UserError, require_file
 
 EMBEDDED = ("nudenet-320n",)
 OFFLINE_ENV = "PATCHGEN_OFFLINE"  # set in tests and CI: never try a download
@@ -36,8 +36,8 @@ def _resolve(name: str):
 
         return load_nudenet_face()
     path = Path(name).expanduser()
-    if path.is_file():
-        return _from_file(path, name)
+    if path.exists():
+        return _from_file(require_file(path, "victim model"), name)
     if path.suffix in (".yaml", ".yml") and path.name.startswith("yolo") and not path.parent.parts:
         return _from_ultralytics(name, name)  # a stock architecture yaml that ships inside ultralytics
     if name in official_names():
@@ -50,17 +50,48 @@ def _resolve(name: str):
 
 def _from_file(path: Path, name: str):
     if path.suffix == ".pt":
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            checkpoint = None  # an Ultralytics checkpoint holds pickled classes: Ultralytics loads those
-        if isinstance(checkpoint, dict) and {"state_dict", "names", "yaml"} <= set(checkpoint):
-            from patchgen.victims.yolov5_anchor import AnchorYOLOv5
-
-            return AnchorYOLOv5(checkpoint, name=name)
-    elif path.suffix not in (".yaml", ".yml"):
+        return _from_checkpoint(path, name)
+    if path.suffix not in (".yaml", ".yml"):
         raise UserError(f"{name}: a victim must be a .pt checkpoint or a model .yaml")
     return _from_ultralytics(str(path), name)
+
+
+def _from_checkpoint(path: Path, name: str):
+    """A .pt file, told apart by what it holds before anything runs it: plain tensors (an anchor-YOLOv5 file, or
+    weights this tool cannot build), or pickled classes (Ultralytics loads those when they are its own). Each
+    other case is one line here, where Ultralytics would answer with two lines of advice to run `yolo`."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # pickled classes, or not a PyTorch file at all
+        return _from_pickled_classes(path, name)
+    if isinstance(checkpoint, dict) and {"state_dict", "names", "yaml"} <= set(checkpoint):
+        from patchgen.victims.yolov5_anchor import AnchorYOLOv5
+
+        return AnchorYOLOv5(checkpoint, name=name)
+    raise UserError(f"{name} holds {_describe(checkpoint)}, not a detector: a victim .pt is an Ultralytics "
+                    "checkpoint or an anchor-YOLOv5 file with state_dict, names and yaml")
+
+
+def _from_pickled_classes(path: Path, name: str):
+    try:
+        classes = torch.serialization.get_unsafe_globals_in_checkpoint(path)  # reads the names, runs nothing
+    except Exception:
+        raise UserError(f"{name} is not a PyTorch checkpoint (empty, truncated or another kind of file)") from None
+    if not any(c.startswith("ultralytics.") for c in classes):
+        shown = ", ".join(classes[:3]) or "data PyTorch cannot read safely"
+        raise UserError(f"{name} is not an Ultralytics checkpoint (it holds {shown}), and not a detector")
+    return _from_ultralytics(str(path), name)
+
+
+def _describe(checkpoint) -> str:
+    """A few words on what a weights-only file holds, for the message that it is not a detector."""
+    if not isinstance(checkpoint, dict):
+        return f"a {type(checkpoint).__name__}"
+    if not checkpoint:
+        return "an empty dict"
+    if all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return f"a state dict ({len(checkpoint)} tensors, the first {next(iter(checkpoint))!r})"
+    return "a dict of " + ", ".join(repr(k) for k in list(checkpoint)[:4])
 
 
 def _from_ultralytics(source: str, name: str):
@@ -70,8 +101,10 @@ def _from_ultralytics(source: str, name: str):
 
     try:
         yolo = YOLO(source, task="detect")
-    except Exception as err:  # a corrupt file or a non-detector checkpoint
-        raise UserError(f"{name}: Ultralytics could not load it ({type(err).__name__}: {err})") from None
+    except Exception as err:  # a yaml that is no architecture, a checkpoint from another Ultralytics version
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else "no reason given"
+        raise UserError(f"{name}: Ultralytics could not build a model from it ({type(err).__name__}: {reason})") \
+            from None
     if yolo.task != "detect":
         raise UserError(f"{name} is a {yolo.task} model; patchgen attacks detectors (task 'detect')")
     model = yolo.model
