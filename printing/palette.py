@@ -19,7 +19,7 @@ def load_palette(path=None) -> torch.Tensor:
         colours = np.loadtxt(path, comments="#", ndmin=2, dtype=np.float32)
     except ValueError:
         raise UserError(f"palette {path}: every line must be three numbers 'r g b' in [0,1]") from None
-    if colours.shape[1] != 3 or colours.min() < 0 or colours.max() > 1:
+    if colours.shape[1] != 3 or not np.isfinite(colours).all() or colours.min() < 0 or colours.max() > 1:
         raise UserError(f"palette {path}: every line must be three numbers 'r g b' in [0,1]")
     return torch.from_numpy(colours)
 

@@ -62,3 +62,12 @@ def test_the_cli_reports_a_bad_config_before_importing_torch(tmp_path, yolov5n_p
 def test_a_config_path_that_is_a_folder(tmp_path):
     with pytest.raises(UserError, match="is a folder, not a file"):
         load_config(tmp_path)
+
+
+def test_a_palette_line_that_is_not_finite_is_one_line(tmp_path):
+    from printing.palette import load_palette
+
+    palette = tmp_path / "palette.txt"
+    palette.write_text("0.5 0.5 0.5\nnan 0 0\n")
+    with pytest.raises(UserError, match="three numbers 'r g b' in \\[0,1\\]"):
+        load_palette(palette)
