@@ -14,7 +14,7 @@ import torch
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not shadow printing/
 from benchmarks.common import ASSETS, INRIA, YOLOV5N, device_label, write_result  # noqa: E402
 
-from patchgen.artifacts import load_patch  # noqa: E402
+from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
 from patchgen.data import load_scenes  # noqa: E402
 from patchgen.evaluate import evaluate, markdown_table, write_report  # noqa: E402
@@ -46,9 +46,9 @@ def main():
     holdout, report = load_scenes(INRIA / "holdout", config.imgsz, class_ids, labels="files")
     holdout = holdout.to(device)
     placement = (config.placement.scale, config.placement.anchor_y)
-    ours = evaluate(victim, holdout, load_patch(out).to(device), class_ids, *placement)
+    ours = evaluate(victim, holdout, load_artifact(out).to(device), class_ids, *placement)
     # "clean" again so that the Thys row also has its AP against the clean detections
-    thys = evaluate(victim, holdout, load_patch(THYS_OBJ).to(device), class_ids, *placement,
+    thys = evaluate(victim, holdout, load_artifact(THYS_OBJ).to(device), class_ids, *placement,
                     conditions=("clean", "adv"))
     meta = {"victim": "yolov5n (COCO, anchor)", "data": "inria_test_pos/holdout", "images": report.loaded,
             "targets": report.targets, "imgsz": config.imgsz, "steps": config.train.steps}

@@ -40,6 +40,7 @@ from capture.score import Scorer  # noqa: E402
 from capture.synthetic import (crop_sheet, frame_on_wearer, random_pose, sheet_from_export, synthesize,  # noqa: E402
                                write_run, write_video)
 from capture.verdict import box_iou, worked_rate  # noqa: E402
+from patchgen import run_dir as run_files  # noqa: E402
 from patchgen.atomic import atomic_write_json  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 from printing.export import export_run  # noqa: E402
@@ -63,12 +64,10 @@ def prepare_run(work: Path, run: str | None) -> tuple[Path, str]:
     """A run with an export: the given one (copied, then exported) or the published Thys et al. patch."""
     target = work / "run"
     if run:
-        src = Path(run)
-        artifact = read_image(src / "patch.png", keep_alpha=True)
-        meta = json.loads((src / "patch.json").read_text())
-        write_run(target, artifact, victim=str(VICTIM), target_class=meta.get("target_class", "person"),
-                  objective=meta.get("objective", "vanish"))
-        label = f"run {src}"
+        source = load_run(run)
+        write_run(target, source.image_rgba, victim=str(VICTIM), goal=source.goal,
+                  target_classes=source.target_classes, goal_class=source.goal_class)
+        label = f"run {run}"
     else:
         write_run(target, read_image(PEER_PATCH, keep_alpha=True), victim=str(VICTIM))
         label = "peer patch thys2019_object_score.png"
@@ -88,7 +87,7 @@ def _min(values):
 
 def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int, log) -> dict:
     artifact = scorer.artifact
-    export_json = next((run_dir / "export").glob("*.json"))
+    export_json = next((run_dir / run_files.EXPORT).glob("*.json"))
     sheet, layout = sheet_from_export(export_json)
     w_mm, h_mm = artifact.size_mm
     gap = -float(layout["markers"][0]["corners_mm"][2][0])  # TL marker's inner corner sits at (-gap, -gap)
@@ -110,7 +109,9 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
         background, _, label_box = frame_on_wearer(image, label, (1920, 1080), fill=rng.uniform(0.7, 0.95),
                                                    shift=(rng.uniform(-0.25, 0.25), rng.uniform(-0.04, 0.04)))
         clean = scorer.detect(background)
-        clean = clean[np.isin(clean[:, 5], scorer.class_ids) & (clean[:, 4] >= scorer.conf)]
+        # The labelled person as the wearer (appear has none: its judged class stands in)
+        wearer_ids = scorer.wearer_ids or scorer.class_ids
+        clean = clean[np.isin(clean[:, 5], wearer_ids) & (clean[:, 4] >= scorer.conf)]
         ious = box_iou(clean[:, :4], label_box) if len(clean) else np.zeros(0)
         if not len(ious) or ious.max() < 0.5:
             skipped += 1  # the clean detector misses this person: nothing for an attack to remove
@@ -190,7 +191,7 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
 def live_fps(run_dir: Path, victim, work: Path, frames: int, log) -> dict:
     """Frames per second of the live loop (read, locate, detect, draw) on a 1280x720 video, per imgsz."""
     artifact = load_run(run_dir)
-    export_json = next((run_dir / "export").glob("*.json"))
+    export_json = next((run_dir / run_files.EXPORT).glob("*.json"))
     sheet, _ = sheet_from_export(export_json)
     image = read_image(sorted((HOLDOUT / "images").glob("*.jpg"))[0])
     boxes = labelled_boxes(sorted((HOLDOUT / "images").glob("*.jpg"))[0], image.shape)

@@ -1,4 +1,5 @@
-"""`patchgen score`: score a list of photos and videos against one run, and write the report."""
+"""`patchgen score`: score a list of photos and videos against one artifact (a run's or a published one), and
+write the report."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from capture.annotate import annotate
 from capture.media import is_video, shrink, write_image
 from patchgen.image_io import read_image
 from capture.report import PHOTO_COLUMNS, confidence_histogram, photo_row, timeline_plot, write_csv, write_html
-from capture.run_artifact import load_run
 from capture.score import Scorer
 from capture.verdict import worked_rate
 from capture.video import score_video
+from patchgen import run_dir as run_files
 from patchgen.atomic import atomic_write_json
 from patchgen.errors import UserError
 
@@ -25,7 +26,7 @@ def load_victim_for(artifact, victim=None, device="cpu"):
         return victim
     name = victim or artifact.victim
     if not name:
-        raise UserError(f"{artifact.run_dir}/patch.json names no victim; say which model with --victim")
+        raise UserError(f"{artifact.run_dir / run_files.SIDECAR} names no victim; say which model with --victim")
     from patchgen.victims import load_victim
 
     return load_victim(str(name), device=device)
@@ -40,18 +41,17 @@ def _unique_stem(path: Path, used: set) -> str:
     return stem
 
 
-def score_inputs(inputs, run_dir, out_dir=None, stride: int = 1, victim=None, conf: float = 0.25,
-                 imgsz: int | None = None, fill: str = "grey", export: str | None = None, log=print) -> dict:
-    """Score every photo and video in `inputs`; write JSON/CSV/images/HTML under `out_dir` (RUN/score).
-    `export`: the one export (name in RUN/export, or a sidecar path) the photos show; default: any of the run's.
+def score_inputs(inputs, artifact, out_dir, stride: int = 1, victim=None, conf: float = 0.25,
+                 imgsz: int | None = None, fill: str = "grey", log=print) -> dict:
+    """Score every photo and video in `inputs` against `artifact` (capture.run_artifact: load_run or
+    published_artifact); write JSON/CSV/images/HTML under `out_dir`.
 
     Inputs that cannot be read or scored are listed in the report and raised as one UserError at the end, after
     everything else has been scored and written."""
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise UserError("no photos or videos given")
-    artifact = load_run(run_dir, export=export)
-    out = Path(out_dir) if out_dir else Path(run_dir) / "score"
+    out = Path(out_dir)
     victim = load_victim_for(artifact, victim)
     scorer = Scorer(artifact, victim, conf=conf, imgsz=imgsz, fill=fill)
     names = victim.names
@@ -81,11 +81,11 @@ def score_inputs(inputs, run_dir, out_dir=None, stride: int = 1, victim=None, co
         write_csv(out / "scores.csv", [photo_row(p["name"], p["record"]) for p in photos], PHOTO_COLUMNS)
         confidence_histogram(out / "confidence_hist.png", [r["verdict"]["target_score"] for r in records],
                              [(r.get("counterfactual_verdict") or {}).get("target_score") for r in records], conf,
-                             f"{artifact.objective} '{artifact.target_class}' — {len(records)} photos")
+                             f"{artifact.attack} — {len(records)} photos")
         histogram = "confidence_hist.png"
     atomic_write_json(out / "summary.json", {"summary": summary, "photos": [
         {"photo": p["name"], **p["record"]} for p in photos], "videos": [v["summary"] for v in videos]})
-    write_html(out / "report.html", f"patchgen score — {Path(run_dir).name}", summary, photos, videos, errors,
+    write_html(out / "report.html", f"patchgen score — {artifact.name}", summary, photos, videos, errors,
                histogram)
     log(f"report: {out / 'report.html'}")
     if errors:
@@ -147,7 +147,9 @@ def _summary(records, videos, errors, artifact, conf) -> dict:
     cf_worked, cf_inconclusive = worked_rate(r.get("counterfactual_verdict") for r in records)
     exports = [r["export"] for r in records if r.get("export")]
     return {
-        "objective": artifact.objective, "target_class": artifact.target_class, "conf": conf,
+        "artifact": artifact.name, "goal": artifact.goal, "target_classes": list(artifact.target_classes),
+        "goal_class": artifact.goal_class,
+        "physical_size_mm": list(artifact.size_mm) if artifact.size_known else None, "conf": conf,
         "photos": len(records), "found_by_markers": methods.count("markers"),
         "found_by_markers_and_features": methods.count("markers+features"),
         "found_by_features": methods.count("features"), "not_found": methods.count(None),

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from pathlib import Path
 
 from patchgen.errors import UserError
+
+# RUN/score: the report of `patchgen score` on a run (patchgen/run_dir.py names the run's other files)
+SCORE_DIR = "score"
 
 
 def _positive_int(text):
@@ -25,11 +29,19 @@ MAX_PORT = 65535
 
 def add_commands(subparsers):
     score = subparsers.add_parser(
-        "score", help="re-score photos and videos of a printed artifact against its run",
+        "score", help="re-score photos and videos of a printed artifact (a run's, or a published one: --artifact)",
         description="Find the artifact in each photo or video frame (markers, else its own image features), "
                     "measure its colours, run the victim with and without it, and write a report.")
     score.add_argument("inputs", nargs="+", metavar="PHOTO_OR_VIDEO")
-    score.add_argument("--run", required=True, help="run directory (patch.png + patch.json)")
+    score.add_argument("--run", help="run directory: its artifact, victim, goal and exports")
+    score.add_argument("--artifact", metavar="IMAGE",
+                       help="instead of a run: the image that was printed (a peer's published patch, a PNG from "
+                            "another tool), found in the photos by its own features; needs --victim and --out")
+    score.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="with --artifact: what the attack is for, as a run's config says it: goal=vanish|"
+                            "mislabel|appear, target_classes=[person], goal_class=car (default: vanish person)")
+    score.add_argument("--size", help="with --artifact: its printed size as export takes it (8cm, 30x20cm), if "
+                                      "known; without it the photos are scored all the same, the size unknown")
     score.add_argument("--out", help="output directory (default RUN/score)")
     score.add_argument("--stride", type=int, default=1, help="score every N-th video frame (default 1)")
     score.add_argument("--victim", help="model to score with (default: the run's victim)")
@@ -78,14 +90,37 @@ def _check_common(args):
         raise UserError(f"--imgsz must be a multiple of 32 (>= 32), got {args.imgsz}")
 
 
+def _score_artifact(args):
+    """The artifact the photos show: the run's, or a published image with its attack from the flags. Every flag
+    is checked against the other before anything is read."""
+    from capture.run_artifact import load_run, published_artifact
+
+    if args.run and args.artifact:
+        raise UserError("give --run RUN or --artifact IMAGE, not both: a run scores its own artifact")
+    if args.run:
+        if args.set or args.size:
+            raise UserError("--set and --size describe an --artifact IMAGE; a run's sidecar and exports say both")
+        return load_run(args.run, export=args.export), Path(args.out) if args.out else Path(args.run) / SCORE_DIR
+    if not args.artifact:
+        raise UserError("say what the photos show: --run RUN, or --artifact IMAGE with --victim and --out")
+    if not args.victim:
+        raise UserError("--artifact IMAGE needs --victim MODEL: there is no run to name the model it attacks")
+    if not args.out:
+        raise UserError("--artifact IMAGE needs --out FOLDER: there is no run directory to write the report into")
+    if args.export:
+        raise UserError("--export chooses one of a run's exports; an --artifact IMAGE has none (no markers)")
+    return published_artifact(args.artifact, args.victim, args.set, args.size), Path(args.out)
+
+
 def run_score(args) -> int:
     from capture.batch import score_inputs
 
     _check_common(args)
     if args.stride < 1:
         raise UserError(f"--stride must be >= 1, got {args.stride}")
-    score_inputs(args.inputs, args.run, out_dir=args.out, stride=args.stride, victim=args.victim, conf=args.conf,
-                 imgsz=args.imgsz, fill=args.fill, export=args.export, log=lambda m: print(m, file=sys.stderr))
+    artifact, out = _score_artifact(args)
+    score_inputs(args.inputs, artifact, out, stride=args.stride, victim=args.victim, conf=args.conf,
+                 imgsz=args.imgsz, fill=args.fill, log=lambda m: print(m, file=sys.stderr))
     return 0
 
 

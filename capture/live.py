@@ -58,8 +58,7 @@ class LiveDemo:
         self.log = log
         self.class_ids = None
         if artifact is not None:
-            targets = artifact.target_classes or (artifact.target_class,)
-            self.class_ids = tuple(victim.class_id(name) for name in targets)
+            self.class_ids = tuple(victim.class_id(name) for name in artifact.judged_classes)
         self.template = FeatureTemplate(artifact) if (artifact is not None and use_features) else None
         self.show_counterfactual = False
         self.fps = 0.0
@@ -92,9 +91,9 @@ class LiveDemo:
         lines, ok = [], None
         if self.artifact is not None:
             centre = location.centre_px if location is not None else None
-            verdict = judge(detections, self.artifact.objective, self.class_ids, self.conf, None, centre)
+            verdict = judge(detections, self.artifact.goal, self.class_ids, self.conf, None, centre)
             ok = verdict.worked
-            lines.append(f"{verdict_line(verdict)}  {self.artifact.target_class} "
+            lines.append(f"{verdict_line(verdict)}  {'/'.join(self.artifact.judged_classes)} "
                          f"{verdict.target_score:.2f}  ({location.method if location else 'artifact not found'})")
         else:
             lines.append(f"{len(detections)} detections")

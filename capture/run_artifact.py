@@ -1,19 +1,27 @@
-"""What `capture/` needs from a run directory: the digital artifact, its physical size, the marker layouts of its
-exports (a run may hold several: one per size and paper), and the attack it was trained for (victim, target
-class, objective)."""
+"""What `capture/` needs to know of an artifact: its image, its physical size, the marker layouts of its exports (a
+run may hold several: one per size and paper), and the attack it was made for (victim, goal, classes). It comes
+from a run directory (load_run) or from a published image with the attack named on the command line
+(published_artifact: a peer's patch, printed without patchgen's markers, found by its own features)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from patchgen.errors import UserError
+from patchgen import registry, run_dir as run_files
+from patchgen.config import RunConfig, apply_override, check_choices, from_dict
+from patchgen.errors import UserError, require_file, require_folder
 from patchgen.image_io import read_image
-from printing.run_exports import ExportRecord, read_export, read_exports, read_json
+from patchgen.victim_names import family_of
+from printing.physical_size import parse_size_mm
+from printing.run_exports import ExportRecord, read_export, read_exports
 
-OBJECTIVES = ("vanish", "mislabel", "appear")
+# Photos are judged by what a detector boxes; a classifier's goals have no box to judge.
+DETECTOR_GOALS = tuple(name for name, plugin in registry.PLUGINS["goal"].items() if plugin.family == "detector")
+# What --set may say about a published artifact: the attack it is for. Where it sits, the photos show.
+ATTACK_KEYS = ("goal", "target_classes", "goal_class")
 
 
 @dataclass
@@ -22,12 +30,12 @@ class RunArtifact:
     size_mm: tuple  # (w, h) mm: the artifact frame every homography starts from (see export_to_artifact)
     exports: tuple  # ExportRecord per export the photos may show (printing/run_exports.py); () if never exported
     victim: str | None
-    target_class: str  # for display: the target class, or several joined by "/"
-    objective: str
-    run_dir: Path | None = None
-    sidecar: dict = field(default_factory=dict)
+    goal: str  # one of DETECTOR_GOALS
+    target_classes: tuple  # the classes the attack acts on (vanish hides them, mislabel relabels them)
+    goal_class: str  # the class mislabel and appear aim for ("" for vanish)
+    name: str  # for reports: the run directory's name, or the published image's file name
+    run_dir: Path | None = None  # None: a published image, no run
     size_known: bool = True  # False: no physical size anywhere, 1 mm per pixel assumed
-    target_classes: tuple = ()  # every class the attack targets (a run may target several, e.g. two face classes)
 
     @property
     def rgb(self) -> np.ndarray:
@@ -40,6 +48,25 @@ class RunArtifact:
     @property
     def px_per_mm(self) -> float:
         return self.image_rgba.shape[1] / float(self.size_mm[0])
+
+    @property
+    def judged_classes(self) -> tuple:
+        """The classes whose detections the verdict counts: the goal class where the goal aims for one (mislabel,
+        appear), else the target classes (vanish)."""
+        return (self.goal_class,) if registry.PLUGINS["goal"][self.goal].needs_class else self.target_classes
+
+    @property
+    def wearer_classes(self) -> tuple | None:
+        """The wearer's classes where the goal acts on target boxes (vanish, mislabel); None where it has no wearer
+        (appear: the artifact itself is to be detected)."""
+        return self.target_classes if registry.PLUGINS["goal"][self.goal].uses_targets else None
+
+    @property
+    def attack(self) -> str:
+        """In words, for titles: 'vanish person', 'mislabel person as car', 'appear car'."""
+        targets = "/".join(self.target_classes)
+        return {"vanish": f"vanish {targets}", "mislabel": f"mislabel {targets} as {self.goal_class}"}.get(
+            self.goal, f"{self.goal} {self.goal_class}")
 
     def mm_to_pixels(self) -> np.ndarray:
         """3x3: artifact mm -> pixel centres of the digital image (edge of pixel 0 at -0.5)."""
@@ -57,65 +84,112 @@ class RunArtifact:
         return np.diag([self.size_mm[0] / export.size_mm[0], self.size_mm[1] / export.size_mm[1], 1.0])
 
 
-def _size_pair(value):
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return (float(value), float(value))
-    if isinstance(value, dict):
-        value = [value.get("w", value.get("width")), value.get("h", value.get("height"))]
-    try:
-        w, h = (float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return (w, h) if w > 0 and h > 0 else None
+def refuse_classifier(what: str) -> UserError:
+    return UserError(f"photo scoring is for detector runs: {what} is a classifier's, and a photo is judged by the "
+                     f"boxes a detector draws (use `patchgen eval` for classifiers)")
 
 
 def choose_exports(run_dir: Path, export: str | None) -> tuple:
     """Every export in RUN/export, or only `export`: a name there (with or without .json) or a sidecar's path
     (a print exported with --out elsewhere)."""
     if export is None:
-        return tuple(read_exports(run_dir / "export"))
+        return tuple(read_exports(run_dir / run_files.EXPORT))
     path = Path(export)
     if path.suffix == ".json" and path.is_file():
         record = read_export(path)
         if record is None:
             raise UserError(f"--export {export}: no marker layout in this file (is it an export's .json?)")
         return (record,)
-    records = read_exports(run_dir / "export")
+    records = read_exports(run_dir / run_files.EXPORT)
     wanted = path.name[:-5] if path.name.endswith(".json") else path.name
     chosen = [r for r in records if r.name == wanted]
     if not chosen:
         known = ", ".join(r.name for r in records) or "none: run `patchgen export` first"
-        raise UserError(f"--export {export}: no such export in {run_dir / 'export'} (its exports: {known})")
+        raise UserError(f"--export {export}: no such export in {run_dir / run_files.EXPORT} (its exports: {known})")
     return tuple(chosen)
 
 
+def _check_attack(goal, target_classes, goal_class, where: str) -> None:
+    """The attack a sidecar records, as capture reads it: a detector goal, the target classes as a list, the goal
+    class where the goal needs one. A UserError naming `where` and the key otherwise."""
+    if goal not in DETECTOR_GOALS:
+        raise UserError(f"{where}: goal {goal!r} is not one of {', '.join(DETECTOR_GOALS)}")
+    if not isinstance(target_classes, list) or not target_classes or \
+            not all(isinstance(name, str) and name for name in target_classes):
+        raise UserError(f"{where}: target_classes must be a list of class names, got {target_classes!r}")
+    if not isinstance(goal_class, str) or (registry.PLUGINS["goal"][goal].needs_class and not goal_class):
+        raise UserError(f"{where}: goal {goal!r} needs a goal_class (the class it aims for), got {goal_class!r}")
+
+
 def load_run(run_dir, export: str | None = None) -> RunArtifact:
-    """Read RUN/patch.png, RUN/patch.json and the marker layouts of its exports (all of RUN/export, or `export`)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run directory")
-    png = run_dir / "patch.png"
-    if not png.is_file():
-        raise UserError(f"{run_dir}: no patch.png (is this a run directory from `patchgen train`?)")
-    rgba = read_image(png, keep_alpha=True)
-    sidecar = read_json(run_dir / "patch.json") if (run_dir / "patch.json").is_file() else {}
+    """The run's artifact image and sidecar (patchgen.run_dir) and the marker layouts of its exports (all of
+    RUN/export, or `export`)."""
+    run_dir = require_folder(run_dir, "run directory")
+    sidecar = run_files.read_sidecar(run_dir)
+    where = str(run_dir / run_files.SIDECAR)
+    missing = [key for key in ("family", "victim", "goal", "target_classes", "goal_class", "physical_size_mm")
+               if key not in sidecar]
+    if missing:
+        raise UserError(f"{where} has no {', '.join(missing)}: not an artifact sidecar `patchgen train` wrote")
+    if sidecar["family"] == "classifier":
+        raise refuse_classifier(f"{run_dir} (goal {sidecar['goal']!r})")
+    _check_attack(sidecar["goal"], sidecar["target_classes"], sidecar["goal_class"], where)
+    rgba = read_image(require_file(run_dir / run_files.ARTIFACT_PNG, "artifact image"), keep_alpha=True)
 
     exports = choose_exports(run_dir, export)
-    size = exports[0].size_mm if exports else _size_pair(sidecar.get("physical_size_mm"))
-    size_known = size is not None
-    if size is None:
-        size = (float(rgba.shape[1]), float(rgba.shape[0]))
+    size = exports[0].size_mm if exports else _size_pair(sidecar["physical_size_mm"], where)
+    return RunArtifact(image_rgba=rgba, size_mm=size or (float(rgba.shape[1]), float(rgba.shape[0])),
+                       exports=exports, victim=sidecar["victim"] or None, goal=sidecar["goal"],
+                       target_classes=tuple(sidecar["target_classes"]), goal_class=sidecar["goal_class"],
+                       name=run_dir.name, run_dir=run_dir, size_known=size is not None)
 
-    objective = str(sidecar.get("objective", "vanish"))
-    if objective not in OBJECTIVES:
-        raise UserError(f"{run_dir}/patch.json: objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
-    victim = sidecar.get("victim")
-    if isinstance(victim, dict):
-        victim = victim.get("name") or victim.get("path")
-    targets = sidecar.get("target_classes") or sidecar.get("target_class") or "person"
-    targets = tuple(str(t) for t in (targets if isinstance(targets, list) else [targets]) if t is not None)
-    return RunArtifact(image_rgba=rgba, size_mm=size, exports=exports, victim=victim,
-                       target_class="/".join(targets), objective=objective, run_dir=run_dir, sidecar=sidecar,
-                       size_known=size_known, target_classes=targets)
+
+def _size_pair(value, where: str):
+    """physical_size_mm as export records it: [w, h] in mm, or None (never exported)."""
+    if value is None:
+        return None
+    try:
+        w, h = (float(v) for v in value)
+    except (TypeError, ValueError):
+        w = h = 0.0
+    if not (w > 0 and h > 0):
+        raise UserError(f"{where}: physical_size_mm must be [width, height] in mm, got {value!r}")
+    return (w, h)
+
+
+def attack_config(victim: str, assignments=()) -> RunConfig:
+    """--victim and --set for a published artifact, checked as a run's config is (the goal against the victim's
+    family, a goal_class where the goal needs one, types); only ATTACK_KEYS may be set."""
+    if family_of(victim) != "detector":
+        raise refuse_classifier(f"--victim {victim}")
+    data = {"victim": victim}
+    for assignment in assignments:
+        apply_override(data, assignment)
+    other = [key for key in data if key not in ("victim", *ATTACK_KEYS)]
+    if other:
+        raise UserError(f"--set {other[0]}: photos of a published artifact take only {', '.join(ATTACK_KEYS)} "
+                        f"(what the attack is for; where the artifact sits, the photos show)")
+    config = from_dict(RunConfig, data)
+    check_choices(config)
+    return config
+
+
+def published_artifact(image, victim: str, assignments=(), size: str | None = None) -> RunArtifact:
+    """A published patch (a peer's PNG, an image from another tool) as the artifact the photos show, read as
+    `patchgen eval --artifact` reads it; the attack from --victim and --set (default: vanish person), its printed
+    size from `size` as export takes it (8cm, 30x20cm). Without a size the photos still say where it is and how
+    its colours came back (by its features; it has no markers), at 1 mm per pixel."""
+    from patchgen.artifacts import artifact_from_image
+
+    config = attack_config(victim, assignments)
+    _check_attack(config.goal, config.target_classes, config.goal_class, "--set")
+    path = require_file(image, "--artifact")
+    try:
+        rgba = artifact_from_image(path).rgba_uint8()
+    except UserError as err:  # "PATH: not a readable image", said of the flag it came in
+        raise UserError(f"--artifact {err}") from None
+    height, width = rgba.shape[:2]
+    size_mm = parse_size_mm(size, width / height) if size else (float(width), float(height))
+    return RunArtifact(image_rgba=rgba, size_mm=size_mm, exports=(), victim=config.victim, goal=config.goal,
+                       target_classes=tuple(config.target_classes), goal_class=config.goal_class, name=path.name,
+                       size_known=size is not None)

@@ -59,15 +59,16 @@ class FrameScore:
 
 
 class Scorer:
-    """Everything fixed across the photos of one run: the artifact, its feature template, the victim."""
+    """Everything fixed across the photos of one artifact: the artifact, its feature template, the victim."""
 
     def __init__(self, artifact, victim, conf: float = 0.25, imgsz: int | None = None, fill: str = "grey",
                  seed: int = 0, use_features: bool = True, feature_max_side: int | None = None):
         self.artifact, self.victim = artifact, victim
         self.conf, self.imgsz, self.fill = float(conf), imgsz, fill
         self.rng = np.random.default_rng(seed)
-        targets = artifact.target_classes or (artifact.target_class,)
-        self.class_ids = tuple(victim.class_id(name) for name in targets)
+        self.class_ids = tuple(victim.class_id(name) for name in artifact.judged_classes)
+        wearer = artifact.wearer_classes
+        self.wearer_ids = None if wearer is None else tuple(victim.class_id(name) for name in wearer)
         self.use_features, self.feature_max_side = use_features, feature_max_side
         self._template = None
 
@@ -97,24 +98,23 @@ class Scorer:
             colour = colour_fidelity(rectify(rgb, location, self.artifact), self.artifact.rgb, self.artifact.mask)
             match = colour["structure_correlation"]
             if match is not None and match < MIN_STRUCTURE_CORRELATION:
-                notes.append(f"what was found does not look like this run's artifact (correlation {match:.2f}): "
-                             f"a different print, or the wrong --run?")
+                notes.append(f"what was found does not look like this artifact (correlation {match:.2f}): "
+                             f"a different print, or the wrong --run or --artifact?")
 
         cf_image = cf_dets = cf_verdict = None
         wearer_source = "given" if wearer_box is not None else "none"
-        objective = self.artifact.objective
+        goal = self.artifact.goal
         # The counterfactual looked for the wearer and found none: nothing for the attack to act on.
         wearer_absent = False
         if location is not None and with_counterfactual:
             cf_image = counterfactual(rgb, location, self.artifact, self.fill, self.rng)
             cf_dets = self.detect(cf_image)
-            if wearer_box is None and objective != "appear":
-                own_class = self.class_ids if objective == "vanish" else None
-                wearer_box = wearer_from_counterfactual(cf_dets[cf_dets[:, 4] >= self.conf], centre, own_class)
+            if wearer_box is None and self.wearer_ids is not None:
+                wearer_box = wearer_from_counterfactual(cf_dets[cf_dets[:, 4] >= self.conf], centre, self.wearer_ids)
                 wearer_source = "counterfactual" if wearer_box is not None else "none"
                 wearer_absent = wearer_box is None
-            cf_verdict = judge(cf_dets, objective, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
-        verdict = judge(detections, objective, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
+            cf_verdict = judge(cf_dets, goal, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
+        verdict = judge(detections, goal, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
         if wearer_absent:
             notes.append("no wearer detected even without the artifact: judged by the box over the artifact")
         return FrameScore(detections=detections, verdict=verdict, location=location, colour=colour,

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
+from patchgen import run_dir as run_files
+from patchgen.config import RunConfig, from_dict, placement_kind
 from patchgen.data import read_yolo_labels
 from patchgen.image_io import read_image
-from patchgen.atomic import atomic_save, atomic_write_json
+from patchgen.victim_names import family_of
+from printing.export import on_paper
 
 
 @dataclass
@@ -116,6 +118,12 @@ def sheet_from_export(export_json) -> tuple[Sheet, dict]:
     mm_to_px = mm_to_pixel_matrix(float(png["px_per_mm"]), png["origin_mm"])
     corners = {int(m["id"]): _apply(mm_to_px, m["corners_mm"]) for m in layout["markers"]}
     return Sheet(image=image, mm_to_px=mm_to_px, marker_corners_px=corners), layout
+
+
+def bare_print(artifact_rgba: np.ndarray, size_mm) -> Sheet:
+    """The artifact printed alone at `size_mm` (w, h), as a peer's published patch is: no markers, no caption,
+    transparent pixels left as paper."""
+    return Sheet(image=on_paper(artifact_rgba), mm_to_px=mm_to_pixel_matrix(artifact_rgba.shape[1] / size_mm[0]))
 
 
 def crop_sheet(sheet: Sheet, rect_mm) -> Sheet:
@@ -215,19 +223,33 @@ def _apply(H, points) -> np.ndarray:
     return cv2.perspectiveTransform(pts, np.asarray(H, dtype=np.float64)).reshape(-1, 2)
 
 
+@dataclass(frozen=True)
+class UnloadedVictim:
+    """What a run's sidecar records of its victim, for a run made without loading one: its family by name, its
+    input size unknown (training records the size it used)."""
+
+    family: str
+    imgsz: None = None
+
+
 def write_run(run_dir, artifact_rgba: np.ndarray, size_mm=(300.0, 300.0), victim: str | None = None,
-              target_class: str = "person", objective: str = "vanish"):
-    """A minimal run directory as `patchgen train` leaves it (patch.png + patch.json), for tests and benchmarks
-    that need a run without training one. `printing.export.export_run` then adds the printout and its layout."""
-    run_dir = Path(run_dir)
+              goal: str = "vanish", target_classes=("person",), goal_class: str = ""):
+    """A run directory's artifact as `patchgen train` leaves it (its image, tensors and sidecar, with the keys
+    training writes), for tests and benchmarks that need a run without training one; `size_mm` is recorded as
+    an export records it (None: never exported). `printing.export.export_run` then adds the printout and its
+    layout."""
+    from patchgen.artifacts import Patch
+
     rgba = artifact_rgba if artifact_rgba.shape[2] == 4 else np.dstack(
         [artifact_rgba, np.full(artifact_rgba.shape[:2], 255, np.uint8)])
-    atomic_save(run_dir / "patch.png", lambda tmp: Image.fromarray(rgba, "RGBA").save(tmp, format="PNG"))
-    atomic_write_json(run_dir / "patch.json", {
-        "artifact": "patch", "victim": victim, "target_class": target_class, "objective": objective,
-        "step": 0, "metrics": {}, "config": {}, "placement": {"rule": "torso", "scale": 0.2},
-        "physical_size_mm": [float(size_mm[0]), float(size_mm[1])]})
-    return run_dir
+    config = from_dict(RunConfig, {"victim": victim or "", "goal": goal, "target_classes": list(target_classes),
+                                   "goal_class": goal_class, "artifact": {"size": int(rgba.shape[0])}})
+    sidecar = run_files.artifact_sidecar(config, UnloadedVictim(family_of(config.victim)), step=0, metrics={},
+                                         data={}, placement=placement_kind(config))
+    sidecar["physical_size_mm"] = None if size_mm is None else [float(size_mm[0]), float(size_mm[1])]
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    run_files.save_artifact(run_dir, Patch.from_rgba(rgba.astype(np.float32) / 255), sidecar)
+    return Path(run_dir)
 
 
 def write_video(path, background_rgb, wearer_box, sheet: Sheet, artifact_size_mm, frames: int = 12,

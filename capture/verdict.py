@@ -10,14 +10,14 @@ Without a wearer box, a detection is over the wearer when it contains the artifa
 artifact location, any detection of the class counts.
 
  - vanish:   worked when no target-class detection with score >= conf is over the wearer.
- - mislabel: worked when a target-class detection with score >= conf is over the wearer.
- - appear:   worked when a target-class detection with score >= conf contains the artifact's centre.
+ - mislabel: worked when a goal-class detection with score >= conf is over the wearer (a target-class object).
+ - appear:   worked when a goal-class detection with score >= conf contains the artifact's centre.
 
 *Inconclusive* (worked = None; counted apart, never as success, and left out of every rate): the outcome the
 attack wants, in a photo that cannot credit it to the attack. That is
  - the whole-photo rule (neither a wearer box nor the artifact located) and the wanted outcome: for vanish no
-   target detected (a plain wall hides nobody: there may be no one to hide), for mislabel and appear a target
-   detected (a real car is no mislabel: the artifact that would have caused it is not in view);
+   target detected (a plain wall hides nobody: there may be no one to hide), for mislabel and appear a
+   goal-class object detected (a real car is no mislabel: the artifact that would have caused it is not in view);
  - `wearer_absent` (the counterfactual, artifact painted over, shows nobody over it) and the wanted outcome for
    vanish or mislabel: there was no one for the attack to act on.
 The unwanted outcome stays a failure under every rule (a person seen in a photo where the artifact was not
@@ -84,24 +84,22 @@ def of_classes(detections: np.ndarray, class_ids) -> np.ndarray:
 
 
 def wearer_from_counterfactual(detections: np.ndarray, artifact_centre, class_ids) -> np.ndarray | None:
-    """The box the victim gives the wearer once the artifact is painted over (None if it sees none there).
-
-    `class_ids` None takes any class (mislabel: the wearer's own class is not the target)."""
-    dets = np.asarray(detections, dtype=np.float64).reshape(-1, 6)
-    if class_ids is not None:
-        dets = of_classes(dets, class_ids)
+    """The box the victim gives the wearer once the artifact is painted over (None if it sees none there);
+    `class_ids`: the wearer's classes (the run's target classes: mislabel's wearer is one too, seen as itself)."""
+    dets = of_classes(detections, class_ids)
     dets = dets[contains(dets[:, :4], artifact_centre)]
     if len(dets) == 0:
         return None
     return dets[np.argmax(dets[:, 4]), :4].copy()
 
 
-def judge(detections: np.ndarray, objective: str, class_ids, conf: float = 0.25,
+def judge(detections: np.ndarray, goal: str, class_ids, conf: float = 0.25,
           wearer_box=None, artifact_centre=None, wearer_absent: bool = False) -> Verdict:
-    """Apply the rules above to (n,6) detections x1,y1,x2,y2,score,cls; `class_ids`: the target class(es);
+    """Apply the rules above to (n,6) detections x1,y1,x2,y2,score,cls; `goal`: one of the detector goals
+    (patchgen.registry); `class_ids`: the class(es) it is judged by (RunArtifact.judged_classes);
     `wearer_absent`: the counterfactual was scored and showed no wearer over the artifact."""
     dets = of_classes(detections, class_ids)
-    if objective == "appear" and artifact_centre is not None:
+    if goal == "appear" and artifact_centre is not None:
         over, rule = contains(dets[:, :4], artifact_centre), "artifact-centre"
     elif wearer_box is not None:
         over, rule = box_iou(dets[:, :4], wearer_box) >= MATCH_IOU, "wearer-box"
@@ -111,12 +109,12 @@ def judge(detections: np.ndarray, objective: str, class_ids, conf: float = 0.25,
         over, rule = np.ones(len(dets), dtype=bool), "whole-photo"
     score = float(dets[over, 4].max()) if over.any() else 0.0
     present = score >= conf
-    worked = (not present) if objective == "vanish" else present
+    worked = (not present) if goal == "vanish" else present
     reason = None
     if worked and rule == "whole-photo":
         reason = ("artifact not found and no target detected: nothing shows there was anyone to hide"
-                  if objective == "vanish" else
+                  if goal == "vanish" else
                   "artifact not found: a target detection cannot be credited to the attack")
-    elif worked and wearer_absent and objective != "appear":
+    elif worked and wearer_absent and goal != "appear":
         reason = "no wearer even with the artifact painted over: nobody for the attack to act on"
     return Verdict(worked=None if reason else worked, target_score=score, rule=rule, reason=reason)

@@ -8,9 +8,8 @@ from safetensors.torch import save_file
 
 from patchgen.atomic import atomic_save
 from patchgen.errors import UserError
+from patchgen.run_dir import CHECKPOINT
 from patchgen.tensor_file import read_tensors
-
-CHECKPOINT = "checkpoint.safetensors"
 
 
 def save_checkpoint(run_dir, step: int, artifact, optimizer, generator) -> Path:

@@ -13,8 +13,14 @@ def add_commands(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="digital evaluation of a run: CLEAN / NOISE / ADV")
-    p.add_argument("run", help="run directory")
+    p = sub.add_parser("eval", help="digital evaluation of a run (or of any image, --artifact): CLEAN / NOISE / ADV")
+    p.add_argument("run", nargs="?", help="run directory (optional with --artifact and --victim)")
+    p.add_argument("--artifact", metavar="IMAGE", help="evaluate this image (a peer's published patch, a PNG from "
+                   "another tool; its alpha is the shape) instead of the run's artifact")
+    p.add_argument("--victim", help="with --artifact and no run: the model to evaluate it against")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --artifact and no run: config keys for the goal and placement (goal=appear, "
+                        "goal_class=..., target_classes=[person], placement.scale=0.2, placement.area=0.1, ...)")
     p.add_argument("--data", help="image folder (default: the config's data.val, else data.train)")
     p.add_argument("--labels", choices=["auto", "files", "pseudo"])
     p.add_argument("--out", help="output folder (default: RUN/eval)")
@@ -46,10 +52,21 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from patchgen.errors import UserError
+
+    config = None
+    if args.run is None:  # a published artifact, no run: the config comes from the flags, checked as any config
+        if not (args.artifact and args.victim and args.data and args.out):
+            raise UserError("eval needs a run directory, or --artifact IMAGE with --victim, --data and --out")
+        from patchgen.config import load_config
+
+        config = load_config(None, [f"victim={args.victim}", f"data.train={args.data}", *args.set])
+    elif args.victim or args.set:
+        raise UserError("--victim and --set describe an artifact without a run; a run's own config is used as is")
     from patchgen.evaluate import evaluate_run
 
     evaluate_run(args.run, data=args.data, labels=args.labels, out=args.out, batch=args.batch,
-                 progress=not args.quiet)
+                 progress=not args.quiet, artifact=args.artifact, config=config)
     return 0
 
 

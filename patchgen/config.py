@@ -12,9 +12,14 @@ from pathlib import Path
 
 import yaml
 
+from patchgen import registry
 from patchgen.errors import UserError, require_file
+from patchgen.victim_names import absolute_victim, family_of
 
-OBJECTIVES = ("vanish",)
+LABEL_MODES = ("auto", "files", "pseudo")
+SHAPES = ("square", "circle")  # or the path of a PNG whose alpha is the shape
+INITS = ("grey", "random")
+ADVERSARIAL = "adversarial"  # the goal's own term in loss.weights; the others are registry 'loss term's
 VANISH_SCOPES = ("image", "target")  # loss.vanish_scope: what one maximum is taken over
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes at most 64 bits
 
@@ -43,8 +48,10 @@ class Range:
 
 
 def number(default, low=None, high=None, open_low=False):
-    """A numeric config field with its allowed range beside it (pairs: both ends, and low <= high)."""
-    return field(default=default, metadata={"range": Range(low, high, open_low)})
+    """A numeric config field with its allowed range beside it (pairs: both ends, and low <= high; mappings:
+    every value). A callable default is a factory (a mapping's default)."""
+    kind = {"default_factory": default} if callable(default) else {"default": default}
+    return field(**kind, metadata={"range": Range(low, high, open_low)})
 
 
 @dataclass
@@ -62,14 +69,18 @@ class DataConfig:
 class ArtifactConfig:
     kind: str = "patch"
     size: int = number(128, 8, 4096)  # pixels per side
-    shape: str = "square"  # square | circle
+    shape: str = "square"  # square | circle | path/to/mask.png (its alpha channel is the shape)
     init: str = "grey"  # grey | random
 
 
 @dataclass
 class PlacementConfig:
+    kind: str = ""  # on_targets | anywhere; empty: the goal's own (vanish, mislabel: on_targets; others: anywhere)
+    # on_targets
     scale: float = number(0.2, 0, 4, open_low=True)  # artifact side as a fraction of the target box diagonal
     anchor_y: float = number(0.4, 0, 1)  # artifact centre, as a fraction of the box height from its top (torso)
+    # anywhere: the artifact's visible (masked) area as a fraction of the image's, at a uniform random place
+    area: float = number(0.1, 0, 0.5, open_low=True)
 
 
 @dataclass
@@ -91,9 +102,10 @@ class EOTSettings:
 
 @dataclass
 class LossConfig:
-    # weights; beyond 1000 a term alone reaches float32's range in the sum (inf loss, nan gradient)
-    tv: float = number(2.5, 0, 1000)  # total variation weight
-    nps: float = number(0.01, 0, 1000)  # non-printability weight
+    # each term's weight in the loss: the goal's own (adversarial) and the registry's loss terms (tv: total
+    # variation, nps: non-printability); a term left out keeps its default, weight 0 switches it off. Beyond 1000 a
+    # term alone reaches float32's range in the sum (inf loss, nan gradient)
+    weights: dict[str, float] = number(lambda: {ADVERSARIAL: 1.0, "tv": 2.5, "nps": 0.01}, 0, 1000)
     palette: str = ""  # palette file; empty: the packaged default
     # target: each target's most confident overlapping candidate, averaged (every target gets a gradient each
     # step; holdout AP 0.16 vs 0.37 in BENCHMARKS.md) | image: the image's single most confident one
@@ -119,8 +131,9 @@ class TrainConfig:
 class RunConfig:
     victim: str = ""
     imgsz: int = number(0, 0, 8192)  # 0: the victim's own input size; else a multiple of 32
-    target_classes: list[str] = field(default_factory=lambda: ["person"])
-    objective: str = "vanish"
+    target_classes: list[str] = field(default_factory=lambda: ["person"])  # detectors: the boxes attacked
+    goal: str = "vanish"  # vanish | mislabel | appear (detectors); untargeted | targeted (classifiers)
+    goal_class: str = ""  # the class mislabel, appear and targeted aim for (a name or an index)
     colour_model: str = ""  # a fitted printer colour model (printing/), applied inside EOT
     data: DataConfig = field(default_factory=DataConfig)
     artifact: ArtifactConfig = field(default_factory=ArtifactConfig)
@@ -162,6 +175,11 @@ def _coerce(value, kind, key):
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise UserError(f"config key '{key}' must be a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if origin is dict:
+        _, arg = typing.get_args(kind)
+        if not isinstance(value, dict):
+            raise UserError(f"config key '{key}' must be a mapping, got {value!r}")
+        return {str(k): _coerce(v, arg, f"{key}.{k}") for k, v in value.items()}
     if origin is list:
         (arg,) = typing.get_args(kind)
         items = value if isinstance(value, (list, tuple)) else [value]
@@ -176,6 +194,9 @@ def from_dict(cls, data: dict, prefix: str = ""):
         if key not in known:
             raise UserError(f"unknown config key '{prefix}{key}' (known here: {', '.join(sorted(known))})")
     values = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    for f in dataclasses.fields(cls):  # a mapping given in part keeps its other defaults
+        if f.name in values and isinstance(values[f.name], dict) and f.default_factory is not dataclasses.MISSING:
+            values[f.name] = {**f.default_factory(), **values[f.name]}
     return cls(**values)
 
 
@@ -220,14 +241,57 @@ def validate(config: RunConfig) -> None:
         raise UserError("config key 'victim' is required (a model path or name, e.g. yolov8n.pt)")
     if not config.data.train:
         raise UserError("config key 'data.train' is required (a folder of images)")
-    if config.objective not in OBJECTIVES:
-        raise UserError(f"config key 'objective' must be one of {', '.join(OBJECTIVES)}, got {config.objective!r}")
+    check_choices(config)
     if config.loss.vanish_scope not in VANISH_SCOPES:
         raise UserError(f"config key 'loss.vanish_scope' must be one of {', '.join(VANISH_SCOPES)}, "
                         f"got {config.loss.vanish_scope!r}")
     check_ranges(config)
     if config.imgsz % 32:
         raise UserError(f"config key 'imgsz' = {config.imgsz} must be a multiple of 32 (0: the victim's own size)")
+
+
+def check_choices(config: RunConfig) -> None:
+    """Every named choice against what exists: plug-ins by registry name, the goal against the victim's family,
+    modes and shapes; each a UserError naming the key."""
+    goal = registry.entry("goal", config.goal, "goal")
+    family = family_of(config.victim)
+    if goal.family != family:
+        fitting = [n for n, p in registry.PLUGINS["goal"].items() if p.family == family]
+        raise UserError(f"config key 'goal' = {config.goal!r} is a {goal.family} goal, but {config.victim} is a "
+                        f"{family}: its goals are {', '.join(fitting)}")
+    if goal.needs_class and not config.goal_class:
+        raise UserError(f"config key 'goal_class' is required by goal {config.goal!r} (the class it aims for)")
+    if config.placement.kind:
+        registry.entry("placement", config.placement.kind, "placement.kind")
+    registry.entry("artifact", config.artifact.kind, "artifact.kind")
+    for term in config.loss.weights:
+        if term != ADVERSARIAL:
+            registry.entry("loss term", term, f"loss.weights.{term}")
+    _one_of(config.data.labels, LABEL_MODES, "data.labels")
+    _one_of(config.artifact.init, INITS, "artifact.init")
+    if config.artifact.shape not in SHAPES:
+        check_mask_file(config.artifact.shape)
+
+
+def _one_of(value, allowed, key: str) -> None:
+    if value not in allowed:
+        raise UserError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def check_mask_file(shape: str) -> None:
+    """A shape that is not square or circle is a mask image: it must exist and decode (read now, small)."""
+    from patchgen.image_io import read_image
+
+    path = Path(shape).expanduser()
+    if not path.is_file():
+        raise UserError(f"config key 'artifact.shape' must be one of {', '.join(SHAPES)} or the path of a PNG "
+                        f"whose alpha is the shape; no such file: {shape}")
+    read_image(path, keep_alpha=True)  # a UserError naming the file when it is not an image
+
+
+def placement_kind(config: RunConfig) -> str:
+    """The placement in force: the config's, else the goal's own."""
+    return config.placement.kind or registry.PLUGINS["goal"][config.goal].placement
 
 
 def check_ranges(section, prefix: str = "") -> None:
@@ -242,7 +306,12 @@ def check_ranges(section, prefix: str = "") -> None:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 raise TypeError(f"numeric config key {key} declares no range")  # a bug in this file
             continue
-        if isinstance(value, tuple):
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if item not in allowed:
+                    raise UserError(f"config key '{key}.{name}' = {_shown(item)} is out of range: it must be a "
+                                    f"finite number {allowed}")
+        elif isinstance(value, tuple):
             if not (all(v in allowed for v in value) and value[0] <= value[1]):
                 raise UserError(f"config key '{key}' = {list(value)} is out of range: both ends must be finite "
                                 f"and {allowed}, low <= high")
@@ -265,12 +334,13 @@ def _absolute(path: str) -> str:
 def make_paths_absolute(config: RunConfig) -> None:
     """Relative paths mean the folder the command runs in; the saved config must not depend on it (a later
     `patchgen eval RUN` from elsewhere would read another folder, or none)."""
-    if Path(config.victim).expanduser().is_file():  # else a name: official Ultralytics, nudenet-320n
-        config.victim = _absolute(config.victim)
+    config.victim = absolute_victim(config.victim)
     config.colour_model = _absolute(config.colour_model)
     config.data.train = _absolute(config.data.train)
     config.data.val = _absolute(config.data.val)
     config.loss.palette = _absolute(config.loss.palette)
+    if config.artifact.shape not in SHAPES:
+        config.artifact.shape = _absolute(config.artifact.shape)
 
 
 def to_dict(config: RunConfig) -> dict:

@@ -27,15 +27,24 @@ class Scenes:
     boxes: torch.Tensor
     mask: torch.Tensor  # (B,N) bool: which box slots hold a target
     names: list[str]
+    labels: torch.Tensor | None = None  # (B,) long: each image's class (classifier data sets), else None
 
     def __len__(self):
         return self.images.shape[0]
 
+    def _labels(self, idx=None, device=None):
+        if self.labels is None:
+            return None
+        labels = self.labels if idx is None else self.labels[idx]
+        return labels if device is None else labels.to(device)
+
     def to(self, device) -> "Scenes":
-        return Scenes(self.images.to(device), self.boxes.to(device), self.mask.to(device), self.names)
+        return Scenes(self.images.to(device), self.boxes.to(device), self.mask.to(device), self.names,
+                      self._labels(device=device))
 
     def subset(self, idx: torch.Tensor) -> "Scenes":
-        return Scenes(self.images[idx], self.boxes[idx], self.mask[idx], [self.names[i] for i in idx.tolist()])
+        return Scenes(self.images[idx], self.boxes[idx], self.mask[idx], [self.names[i] for i in idx.tolist()],
+                      self._labels(idx))
 
     def max_diagonal(self) -> float:
         boxes = self.boxes[self.mask]
@@ -43,7 +52,7 @@ class Scenes:
 
     def batch(self, idx: torch.Tensor) -> "Scenes":
         """Images as float [0,1] for the selected indices (stored as uint8 to keep sets small)."""
-        return Scenes(self.images[idx].float() / 255, self.boxes[idx], self.mask[idx], self.names)
+        return Scenes(self.images[idx].float() / 255, self.boxes[idx], self.mask[idx], self.names, self._labels(idx))
 
 
 def crop_around_targets(scenes: Scenes, size: int, anchor_y: float = 0.4) -> Scenes:

@@ -21,13 +21,12 @@ def demo_images() -> list[Path]:
 
 
 def run_demo(out, overrides=(), progress=True, export=True) -> Path:
-    from patchgen.checkpoint import CHECKPOINT
-    from patchgen.run_record import read_record
+    from patchgen.run_dir import holds_run, read_record
 
     out = Path(out)
     images = out / "images"
     config = load_config(DEMO_CONFIG, [f"data.train={images}", *overrides])
-    resume = (out / CHECKPOINT).exists()
+    resume = holds_run(out)
     if resume and (read_record(out) or {}).get("origin") != ORIGIN:
         raise UserError(f"{out} holds a run that is not a demo: choose another --out "
                         f"(or continue it with `patchgen train CONFIG --out {out} --resume`)")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from patchgen import run_dir as run_files
 from patchgen.atomic import atomic_write_json
 from patchgen.errors import UserError
 
 
 def add_commands(subparsers) -> None:
     exp = subparsers.add_parser("export", help="the trained artifact as a PDF (and PNG) at exact physical size")
-    exp.add_argument("run", help="run directory holding patch.png and patch.json")
+    exp.add_argument("run", help=f"run directory holding {run_files.ARTIFACT_PNG} and {run_files.SIDECAR}")
     exp.add_argument("--size", required=True, help="longer side (30cm, 300mm, 12in) or both (30x20cm)")
     exp.add_argument("--dpi", type=int, default=300, help="resolution of the PNG for print shops (default 300)")
     exp.add_argument("--paper", default="A4", help="A4 (default), A3, A5, A2, Letter, Legal, Tabloid")
@@ -19,8 +20,8 @@ def add_commands(subparsers) -> None:
     exp.add_argument("--max-pages", type=int, default=None, metavar="N",
                      help="make a tiled print of up to N pages (default 50); a print that needs more is refused "
                           "with its page count, so a size in the wrong unit does not make thousands of pages")
-    exp.add_argument("--out", help="output folder (default RUN/export, the run's own record of its prints; an "
-                                   "export elsewhere leaves RUN/patch.json as it is)")
+    exp.add_argument("--out", help=f"output folder (default RUN/{run_files.EXPORT}, the run's own record of its "
+                                   f"prints; an export elsewhere leaves RUN/{run_files.SIDECAR} as it is)")
     exp.set_defaults(func=run_export)
 
     cal = subparsers.add_parser("calibrate", help="measure your printer: chart, colour model, palette")

@@ -1,6 +1,6 @@
 """`patchgen export RUN`: the run's artifact as a print-ready PDF (and PNG) at exact physical size, with the
 marker layout and physical size in a sidecar JSON. An export into the run's own RUN/export is the run's record:
-its size goes into RUN/patch.json too; one written elsewhere (`--out`) leaves the run as it is.
+its size goes into the run's artifact sidecar (patchgen.run_dir) too; one written elsewhere (`--out`) leaves the run as it is.
 
 Every argument and every limit (size, paper, pages, PNG pixels, marker ids) is checked, and the PDF and PNG are
 rendered in memory, before any file is written: a refused export leaves nothing behind."""
@@ -8,15 +8,15 @@ rendered in memory, before any file is written: a refused export leaves nothing 
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from patchgen import run_dir as run_files
 from patchgen.atomic import atomic_write_bytes, atomic_write_json
-from patchgen.errors import UserError
+from patchgen.errors import UserError, require_file, require_folder
 from patchgen.image_io import read_image
 from printing.export_sheet import build_export_sheet
 from printing.pdf_render import pdf_bytes
@@ -41,32 +41,28 @@ class ExportResult:
     marker_ids: tuple
 
 
-def read_run_artifact(run_dir) -> tuple[np.ndarray, dict]:
-    """(H, W, 3) uint8 RGB composited on white paper (transparent pixels are unprinted paper), and patch.json."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory {run_dir} does not exist")
-    png, meta_path = run_dir / "patch.png", run_dir / "patch.json"
-    if not png.is_file():
-        raise UserError(f"{png} not found: export reads the artifact a `patchgen train` run wrote")
-    rgba = read_image(png, keep_alpha=True).astype(np.float32) / 255.0
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{meta_path} is not valid JSON: {err}") from None
-    if meta is None:
-        raise UserError(f"{meta_path} not found: the artifact's sidecar is needed for its caption and size record")
+def on_paper(rgba: np.ndarray) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA -> (H, W, 3) uint8 RGB as printed: transparent pixels are unprinted white paper."""
+    rgba = rgba.astype(np.float32) / 255.0
     alpha = rgba[:, :, 3:4]
     rgb = rgba[:, :, :3] * alpha + (1.0 - alpha)
-    return (rgb * 255 + 0.5).astype(np.uint8), meta
+    return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def read_run_artifact(run_dir) -> tuple[np.ndarray, dict]:
+    """The run's artifact image as printed (on_paper), and its sidecar (patchgen.run_dir)."""
+    run_dir = require_folder(run_dir, "run directory")
+    sidecar = run_files.read_sidecar(run_dir)  # needed for the caption and the size record
+    png = require_file(run_dir / run_files.ARTIFACT_PNG, "artifact image")
+    return on_paper(read_image(png, keep_alpha=True)), sidecar
 
 
 def caption_for(run_dir: Path, meta: dict, w: float, h: float) -> list[str]:
-    """Caption parts: run, size, victim (its file name, not a long path), target, objective, step."""
-    targets = meta.get("target_classes") or meta.get("target_class")
+    """Caption parts: run, size, victim (its file name, not a long path), targets, goal and its class, step;
+    whichever the sidecar has."""
     facts = {"victim": Path(str(meta["victim"])).name if meta.get("victim") else None,
-             "target": ", ".join(targets) if isinstance(targets, list) else targets,
-             "objective": meta.get("objective"), "step": meta.get("step")}
+             "target": ", ".join(meta.get("target_classes") or []), "goal": meta.get("goal"),
+             "goal class": meta.get("goal_class"), "step": meta.get("step")}
     parts = [f"patchgen run {run_dir.resolve().name}", f"{w:.1f} x {h:.1f} mm"]
     return parts + [f"{label} {value}" for label, value in facts.items() if value not in (None, "")]
 
@@ -85,7 +81,7 @@ def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tili
     height_px, width_px = rgb.shape[:2]
     w, h = parse_size_mm(size, width_px / height_px)
 
-    own_export_dir = run_dir / "export"
+    own_export_dir = run_dir / run_files.EXPORT
     out_dir = Path(out_dir) if out_dir else own_export_dir
     stem = name or f"{meta.get('artifact', 'patch')}_{w:.0f}x{h:.0f}mm_{paper.lower()}"
     marker_ids = allocate_marker_ids(run_dir, out_dir, stem)
@@ -118,9 +114,10 @@ def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tili
 
     sidecar = {
         "artifact": "export",
-        "source": {"run": str(run_dir.resolve()), "image": "patch.png", "artifact": meta.get("artifact", "patch"),
-                   "victim": meta.get("victim"),
-                   "target_classes": meta.get("target_classes") or meta.get("target_class"), "step": meta.get("step")},
+        "source": {"run": str(run_dir.resolve()), "image": run_files.ARTIFACT_PNG,
+                   "artifact": meta.get("artifact", "patch"), "victim": meta.get("victim"),
+                   "target_classes": meta.get("target_classes"), "goal": meta.get("goal"),
+                   "goal_class": meta.get("goal_class"), "step": meta.get("step")},
         "physical_size_mm": [round(w, 4), round(h, 4)],
         "pixels": [int(width_px), int(height_px)],
         "paper": paper.upper() if paper.upper().startswith("A") else paper.title(),
@@ -142,6 +139,6 @@ def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tili
     atomic_write_json(sidecar_path, sidecar)
     if out_dir.resolve() == own_export_dir.resolve():
         meta["physical_size_mm"] = [round(w, 4), round(h, 4)]
-        atomic_write_json(run_dir / "patch.json", meta)
+        run_files.write_sidecar(run_dir, meta)
     return ExportResult(pdf_path, png_path if write_png else None, sidecar_path, (w, h), len(pages.tiles),
                         marker_ids)

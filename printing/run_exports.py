@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from patchgen import run_dir as run_files
 from patchgen.errors import UserError
 
 # DICT_4X4_50 has ids 0-49; calibration charts use 40-45 (printing/chart.py), so exports keep to 0-39: ten exports
@@ -94,7 +95,7 @@ def allocate_marker_ids(run_dir, out_dir, stem: str) -> tuple:
     The run's other exports are those in RUN/export and, when `out_dir` is elsewhere, those there made from this
     run (a print from elsewhere must not be taken for one of the run's own)."""
     run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
-    own = run_dir / "export"
+    own = run_dir / run_files.EXPORT
     records = read_exports(own)
     if out_dir != own:
         records += [r for r in read_exports(out_dir) if r.run == str(run_dir)]

@@ -20,3 +20,27 @@ def small_config(victim: Path, data: Path, **overrides):
                 "train.batch": 2, "train.steps": 30, "train.log_every": 1, "train.checkpoint_every": 10,
                 "train.lr": 0.05, **overrides}
     return load_config(None, [f"{k}={v}" for k, v in settings.items()])
+
+
+def on_targets(side: int, scale: float = 0.2, anchor_y: float = 0.4):
+    """The torso placement as a run with these settings would build it, for a side x side artifact."""
+    from patchgen.config import PlacementConfig, RunConfig
+    from patchgen.placements.on_targets import OnTargets
+
+    return OnTargets(RunConfig(placement=PlacementConfig(scale=scale, anchor_y=anchor_y)), side, 1.0)
+
+
+def render_on_targets(artifact, mask, scenes, params, scale: float = 0.2, anchor_y: float = 0.4):
+    """eot.render with the artifact on each target box's torso (the spine's placement)."""
+    from patchgen import eot
+
+    placed = on_targets(artifact.shape[-1], scale, anchor_y).place(scenes, params)
+    return eot.render(artifact, mask, scenes.images, placed, params)
+
+
+def vanish_goal(victim, scope: str = "target"):
+    """The vanish goal on class 0 (person), with the given loss.vanish_scope."""
+    from patchgen.config import LossConfig, RunConfig
+    from patchgen.goals.vanish import Vanish
+
+    return Vanish(victim, RunConfig(target_classes=["0"], loss=LossConfig(vanish_scope=scope)))

@@ -23,7 +23,7 @@ from test_config_and_cli import one_error_line, write_config
     ("eot.blur_sigma=[0,1]", "'eot.blur_sigma' = [0.0, 1.0]", "in (0, 50]"),
     ("eot.noise=-.inf", "'eot.noise' = -inf", "in [0, 1]"),
     ("placement.anchor_y=1.5", "'placement.anchor_y' = 1.5", "in [0, 1]"),
-    ("loss.tv=1e300", "'loss.tv' = 1e+300", "in [0, 1000]"),
+    ("loss.weights.tv=1e300", "'loss.weights.tv' = 1e+300", "in [0, 1000]"),
     ("artifact.size=4", "'artifact.size' = 4", "in [8, 4096]"),
 ])  # fmt: skip
 def test_an_out_of_range_number_names_key_value_and_range(assignment, shown, allowed):

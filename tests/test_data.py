@@ -7,7 +7,7 @@ from patchgen.data import crop_around_targets, load_scenes
 from patchgen.errors import UserError
 from patchgen.letterbox import letterbox
 from patchgen.victims import load_victim
-from spine_helpers import two_image_folder
+from spine_helpers import render_on_targets, two_image_folder
 
 
 def test_letterbox_maps_boxes_there_and_back():
@@ -26,8 +26,8 @@ def test_a_crop_renders_exactly_like_its_window_of_the_full_image(inria_dev, tmp
     n = scenes.mask.shape[1]
     for i in range(len(scenes)):
         index = torch.tensor([i])
-        full = eot.render(white, mask, scenes.batch(index), eot.identity(n, 32))
-        crop = eot.render(white, mask, crops.batch(index), eot.identity(n, 32))
+        full = render_on_targets(white, mask, scenes.batch(index), eot.identity(n, 32))
+        crop = render_on_targets(white, mask, crops.batch(index), eot.identity(n, 32))
         x0, y0 = (scenes.boxes[i, 0, :2] - crops.boxes[i, 0, :2]).round().long().tolist()
         assert 0 <= x0 <= 320 and 0 <= y0 <= 320
         assert (full[0, :, y0 : y0 + 320, x0 : x0 + 320] - crop[0]).abs().max() < 1e-4

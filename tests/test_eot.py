@@ -3,8 +3,8 @@ import torch
 from patchgen import eot
 from patchgen.artifacts import Patch
 from patchgen.data import load_scenes
-from patchgen.objectives import vanish
 from patchgen.victims import load_victim
+from spine_helpers import render_on_targets, vanish_goal
 
 
 def scenes_and_victim(yolov5n_path, inria_dev):
@@ -17,9 +17,9 @@ def test_same_params_give_the_same_image(yolov5n_path, inria_dev):
     scenes, _ = scenes_and_victim(yolov5n_path, inria_dev)
     patch = Patch(32, init="random", generator=torch.Generator().manual_seed(1))
     params = eot.sample(scenes.mask.numel(), torch.Generator().manual_seed(7), eot.EOTSettings(), 32)
-    first = eot.render(patch(), patch.mask, scenes, params)
-    again = eot.render(patch(), patch.mask, scenes, params)
-    other = eot.render(patch(), patch.mask, scenes,
+    first = render_on_targets(patch(), patch.mask, scenes, params)
+    again = render_on_targets(patch(), patch.mask, scenes, params)
+    other = render_on_targets(patch(), patch.mask, scenes,
                        eot.sample(scenes.mask.numel(), torch.Generator().manual_seed(8), eot.EOTSettings(), 32))
     assert torch.equal(first, again)
     assert not torch.allclose(first, other)
@@ -41,7 +41,7 @@ def test_patch_lands_on_the_torso_only(yolov5n_path, inria_dev):
     patch = Patch(32)
     params = eot.identity(scenes.mask.numel(), 32)
     white = torch.ones(3, 32, 32)
-    out = eot.render(white, patch.mask, scenes, params, scale=0.2, anchor_y=0.4)
+    out = render_on_targets(white, patch.mask, scenes, params, scale=0.2, anchor_y=0.4)
     changed = (out - scenes.images).abs().sum(1) > 1e-4  # (B,H,W)
     box = scenes.boxes[0, 0]
     cx, cy = (box[0] + box[2]) / 2, box[1] + 0.4 * (box[3] - box[1])
@@ -55,7 +55,8 @@ def test_gradients_reach_the_patch_through_render_and_victim(yolov5n_path, inria
     scenes, victim = scenes_and_victim(yolov5n_path, inria_dev)
     patch = Patch(32)
     params = eot.sample(scenes.mask.numel(), torch.Generator().manual_seed(0), eot.EOTSettings(), 32)
-    loss = vanish(victim(eot.render(patch(), patch.mask, scenes, params)), [0]).mean()
+    loss = vanish_goal(victim, "image").loss(victim(render_on_targets(patch(), patch.mask, scenes, params)), scenes,
+                                             None).mean()
     loss.backward()
     grad = patch.logits.grad
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
@@ -78,7 +79,7 @@ def full_image_render(artifact, mask, scenes, params, scale=0.2, anchor_y=0.4):
     """The plain definition: every instance warped over the whole image, composited slot by slot."""
     from patchgen.eot.render import jitter_matrix, photometric
     from patchgen.eot.warp import warp_into_image
-    from patchgen.placement import torso_homography
+    from patchgen.placements.on_targets import torso_homography
 
     b, n = scenes.mask.shape
     h, w = scenes.images.shape[-2:]
@@ -101,7 +102,7 @@ def test_windowed_compositing_equals_the_full_image_warp(yolov5n_path, inria_dev
     patch = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(2), requires_grad=True)
     mask = torch.ones(1, 48, 48)
     params = eot.sample(batch.mask.numel(), torch.Generator().manual_seed(5), eot.EOTSettings(), 48)
-    windowed = eot.render(patch, mask, batch, params)
+    windowed = render_on_targets(patch, mask, batch, params)
     reference = full_image_render(patch, mask, batch, params)
     assert (windowed - reference).abs().max() < 5e-3  # the same bilinear samples, up to float rounding
     assert (windowed[0] - batch.images[0]).abs()[..., 300:].sum() > 0, "the edge patch is drawn"

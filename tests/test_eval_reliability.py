@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from patchgen.artifacts import load_patch
+from patchgen.artifacts import load_artifact
 from patchgen.data import load_scenes
-from patchgen.evaluate import evaluate, write_report
+from patchgen.detector_evaluation import evaluate
+from patchgen.evaluate import write_report
 from patchgen.victims import load_victim
-from spine_helpers import two_image_folder
+from spine_helpers import on_targets, two_image_folder
 from test_config_and_cli import one_error_line, run_cli, write_config
 
 RESULTS = ("results.json", "results.md", "grid.png", "report.html")
@@ -40,15 +41,21 @@ def test_a_bad_batch_is_one_line_and_the_previous_results_stay(evaluated_run, ba
 
 
 def test_a_failure_while_rendering_leaves_the_previous_results_whole(evaluated_run, yolov5n_path, inria_dev,
-                                                                     one_torch_thread):
-    # An evaluation that kept no example images cannot make grid.png: the report fails after results.json and
-    # results.md are rendered. Nothing of it may reach the folder.
+                                                                     one_torch_thread, monkeypatch):
+    # The report page fails after results.json, results.md and grid.png are rendered: nothing of it may reach
+    # the folder.
     before = hashes(evaluated_run / "eval")
     victim = load_victim(yolov5n_path, imgsz=320)
     scenes, _ = load_scenes(evaluated_run.parent / "data", 320, [0], labels="files", quiet=True)
-    evaluation = evaluate(victim, scenes, load_patch(evaluated_run), [0], keep_images=0, progress=False)
+    patch = load_artifact(evaluated_run)
+    evaluation = evaluate(victim, scenes, patch, [0], on_targets(patch.size), progress=False)
+
+    def broken(*args):
+        raise ValueError("rendering failed")
+
+    monkeypatch.setattr("patchgen.evaluate.report_page", broken)
     with pytest.raises(ValueError):
-        write_report(evaluated_run / "eval", evaluation, victim.names, {"victim": "changed"})
+        write_report(evaluated_run / "eval", evaluation, {"victim": "changed"})
     assert hashes(evaluated_run / "eval") == before
     assert sorted(p.name for p in (evaluated_run / "eval").iterdir()) == sorted(RESULTS)  # no temporary left
 

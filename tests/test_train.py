@@ -10,7 +10,7 @@ import torch
 from safetensors import safe_open
 
 from patchgen import eot
-from patchgen.artifacts import load_patch
+from patchgen.artifacts import load_artifact
 from patchgen.train import Setup, train
 from spine_helpers import small_config, two_image_folder
 
@@ -19,10 +19,10 @@ def fixed_objective(setup, patch_image):
     """The adversarial objective (the config's vanish scope) over one fixed draw of EOT params."""
     generator = torch.Generator().manual_seed(123)
     index = torch.arange(len(setup.scenes))
-    params = eot.sample(len(index) * setup.scenes.mask.shape[1], generator, setup.config.eot, patch_image.shape[-1])
+    params = eot.sample(len(index) * setup.slots, generator, setup.config.eot, patch_image.shape[-1])
     with torch.no_grad():
         setup.artifact.logits.copy_(torch.logit(patch_image.clamp(1e-4, 1 - 1e-4)))
-        return setup.step_loss(index, params)[1].item()
+        return setup.step_loss(index, params)[1]["adversarial"].item()
 
 
 @pytest.mark.parametrize("scope", ["image", "target"])
@@ -32,7 +32,7 @@ def test_thirty_steps_on_two_images_lower_the_objective(yolov5n_path, inria_dev,
     run = train(config, tmp_path / "run", progress=False)
     setup = Setup(config, quiet=True)
     before = fixed_objective(setup, torch.full((3, 32, 32), 0.5))
-    after = fixed_objective(setup, load_patch(run)().detach())
+    after = fixed_objective(setup, load_artifact(run)().detach())
     assert after < before - 0.05, (before, after)
     for name in ("config.yaml", "patch.png", "patch.safetensors", "patch.json", "metrics.jsonl", "loss.png"):
         assert (run / name).is_file(), name
@@ -74,7 +74,7 @@ def test_killed_then_resumed_run_ends_with_the_same_patch(yolov5n_path, inria_de
 
     resumed = subprocess.run(cli_train(config_file, run, "--resume"), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    a, b = load_patch(tmp_path / "straight")(), load_patch(run)()
+    a, b = load_artifact(tmp_path / "straight")(), load_artifact(run)()
     assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 25)), "the log reads as one run"

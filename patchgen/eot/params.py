@@ -22,6 +22,7 @@ class Params:
     noise: torch.Tensor  # (n,3,S,S)
     blur_sigma: torch.Tensor  # (n,)
     colour_gain: torch.Tensor  # (n,3)
+    location: torch.Tensor  # (n,2) uniform [0,1]: where a placement that chooses its own place puts it (anywhere)
 
     def __len__(self):
         return self.angle.shape[0]
@@ -52,6 +53,7 @@ def sample(n: int, generator: torch.Generator, settings: EOTSettings, artifact_p
         noise=u(-settings.noise, settings.noise, 3, artifact_px, artifact_px),
         blur_sigma=u(*settings.blur_sigma),
         colour_gain=u(1 - settings.colour_jitter, 1 + settings.colour_jitter, 3),
+        location=u(0, 1, 2),
     )
 
 
@@ -61,4 +63,5 @@ def identity(n: int, artifact_px: int, device="cpu") -> Params:
     return Params(angle=zeros, scale=ones, translate=torch.zeros(n, 2, device=device),
                   corners=torch.zeros(n, 4, 2, device=device), brightness=zeros, contrast=ones,
                   noise=torch.zeros(n, 3, artifact_px, artifact_px, device=device),
-                  blur_sigma=torch.full((n,), 1e-3, device=device), colour_gain=torch.ones(n, 3, device=device))
+                  blur_sigma=torch.full((n,), 1e-3, device=device), colour_gain=torch.ones(n, 3, device=device),
+                  location=torch.full((n, 2), 0.5, device=device))

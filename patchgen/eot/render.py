@@ -1,8 +1,9 @@
 """Expectation over transformation, part 2: apply sampled params to an artifact and paste it into scenes.
 
 Photometric parts are batched tensor ops on the artifact; the geometric parts (placement, rotation, scale,
-translation, perspective) compose into one 3x3 matrix per instance and one warp. Each instance is warped into a
-small window around its placement, not the whole image, and composited with one gather/scatter per box slot."""
+translation, perspective) compose into one 3x3 matrix per instance (patchgen.placements) and one warp. Each
+instance is warped into a small window around its placement, not the whole image, and composited with one
+gather/scatter per slot."""
 
 import math
 
@@ -11,8 +12,6 @@ import torch
 
 from patchgen.eot.params import EOTSettings, Params
 from patchgen.eot.warp import warp_into_image
-from patchgen.placement import torso_homography
-
 
 _UNIT = {}
 
@@ -46,33 +45,34 @@ def photometric(artifact: torch.Tensor, params: Params, colour_model=None) -> to
     return kornia.filters.gaussian_blur2d(x, (5, 5), sigma, border_type="replicate")
 
 
-def window_size(max_box_diagonal: float, scale: float, settings: EOTSettings) -> int:
-    """Side of a square window sure to hold a placed, jittered artifact (rotation, perspective, scale)."""
-    side = max_box_diagonal * scale * max(settings.scale)
-    reach = side * (math.sqrt(2) / 2 * (1 + 2 * settings.perspective))  # farthest corner from the centre
-    return int(math.ceil(2 * reach * 1.1)) + 4
+def reach(side: float, settings: EOTSettings) -> float:
+    """The farthest any pixel of an artifact placed `side` px wide gets from its placement's centre under these
+    ranges (the largest scale, the farthest corner after perspective, at any rotation, plus the shift)."""
+    grown = side * max(settings.scale)
+    return grown * (math.sqrt(2) / 2 * (1 + 2 * settings.perspective)) + side * settings.translate * math.sqrt(2)
 
 
-def render(artifact: torch.Tensor, mask: torch.Tensor, scenes, params: Params, scale: float = 0.2,
-           anchor_y: float = 0.4, colour_model=None, window: int | None = None) -> torch.Tensor:
-    """Paste one transformed artifact on every valid target box. params hold B*N instances (N = box slots).
-    window: see window_size(); None sizes it for these boxes and the default EOT ranges (a host sync: fine
-    outside the training step, where Setup passes one computed once from the run's own ranges)."""
-    images, boxes, valid = scenes.images, scenes.boxes, scenes.mask
-    b, n = valid.shape
+def window_size(reach_px: float) -> int:
+    """Side of a square window sure to hold an artifact that reaches reach_px from its centre."""
+    return int(math.ceil(2 * reach_px * 1.1)) + 4
+
+
+def render(artifact: torch.Tensor, mask: torch.Tensor, images: torch.Tensor, placed, params: Params,
+           colour_model=None, window: int | None = None) -> torch.Tensor:
+    """Paste one transformed artifact into each valid slot of placed (B*n instances, n slots per image).
+    window: see window_size(); None sizes it from these footprints (a host sync: fine outside the training step,
+    where Setup passes one computed once from the run's own ranges)."""
+    b, n = placed.valid.shape
     h, w = images.shape[-2:]
     side = artifact.shape[-1]
     if window is None:
-        window = window_size(scenes.max_diagonal(), scale, EOTSettings())
+        extent = placed.footprint()[placed.valid]
+        window = window_size(float((extent[:, 2:] - extent[:, :2]).max()) / 2) if len(extent) else 4
     k = min(int(window), h, w)
     rgb = photometric(artifact, params, colour_model)
     # premultiplied alpha: warping blends edges with zeros, which then composites without dark fringes
     rgba = torch.cat([rgb * mask, mask.expand(len(params), 1, side, side)], 1)
-    # empty box slots get a unit box: a zero-size box has a singular homography, and NaN * 0 is still NaN
-    unit_box = torch.zeros_like(boxes)
-    unit_box[..., 2:] = side
-    boxes = torch.where(valid[..., None], boxes, unit_box)
-    matrix = torso_homography(boxes.reshape(-1, 4), side, scale, anchor_y) @ jitter_matrix(params, side)
+    matrix = placed.matrix
     centre = matrix[:, :, :2].sum(-1) * (side / 2) + matrix[:, :, 2]  # matrix @ (side/2, side/2, 1)
     corner = (centre[:, :2] / centre[:, 2:] - k / 2).floor()
     # a window pushed back inside the image still covers every in-image pixel of the artifact
@@ -80,7 +80,7 @@ def render(artifact: torch.Tensor, mask: torch.Tensor, scenes, params: Params, s
     to_window = torch.eye(3, device=matrix.device).repeat(len(matrix), 1, 1)
     to_window[:, :2, 2] = -origin
     warped = warp_into_image(rgba, to_window @ matrix, (k, k))
-    warped = warped * valid.reshape(-1, 1, 1, 1).to(warped.dtype)
+    warped = warped * placed.valid.reshape(-1, 1, 1, 1).to(warped.dtype)
 
     steps = torch.arange(k, device=images.device)
     offsets = (steps[:, None] * w + steps[None, :]).reshape(1, -1)  # (1, k*k) within a window

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 import torchvision
 
+from patchgen.victims.class_names import ClassNames
+
 
 @dataclass
 class DetectorOutput:
@@ -27,7 +29,7 @@ def xywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([xy - wh, xy + wh], dim=-1)
 
 
-class DetectorVictim(torch.nn.Module):
+class DetectorVictim(ClassNames, torch.nn.Module):
     """A detector behind one interface: `forward(images01) -> DetectorOutput`. Subclasses implement forward."""
 
     family = "detector"
@@ -37,19 +39,6 @@ class DetectorVictim(torch.nn.Module):
         self.names = list(names)
         self.imgsz = int(imgsz)
         self.name = name
-
-    def class_id(self, target) -> int:
-        """A class given by name or index, checked against this victim's names."""
-        if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-            index = int(target)
-            if 0 <= index < len(self.names):
-                return index
-        elif target in self.names:
-            return self.names.index(target)
-        from patchgen.errors import UserError
-
-        known = ", ".join(self.names[:20]) + (" ..." if len(self.names) > 20 else "")
-        raise UserError(f"class {target!r} is not one of {self.name}'s classes ({known})")
 
     @torch.no_grad()
     def detect(self, images01: torch.Tensor, conf: float = 0.25, iou: float = 0.45, max_det: int = 300):

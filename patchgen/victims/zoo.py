@@ -1,8 +1,14 @@
-"""Resolve a victim name or path to a victim: local files first, then official Ultralytics names the Ultralytics way.
+"""Resolve a victim name or path to a victim: classifier names first, then local files, then official
+Ultralytics names the Ultralytics way.
 
-Known forms: `nudenet-320n` (embedded face detector), `path/to/model.pt` (any Ultralytics detector checkpoint,
+Classifiers: `mobilenet_v2-imagenet` (torchvision MobileNetV2 with ImageNet weights from an installed package),
+`torchvision:ARCH:PATH` (any torchvision classification architecture, weights from a local state-dict file) and
+`cifar_resnetDEPTH:PATH` (the CIFAR-10 ResNets 20/32/44/56/110/1202, e.g. akamaster's `resnet20-12fca82f.th`).
+Detectors: `nudenet-320n` (embedded face detector), `path/to/model.pt` (any Ultralytics detector checkpoint,
 or an anchor-YOLOv5 state-dict file with `state_dict`/`names`/`yaml`), `path/to/model.yaml` (untrained, for
 architecture checks), and official Ultralytics names such as `yolov8n.pt` or `yolo11s.pt`.
+Python callers may also pass a victim they built (a DetectorVictim, or a ClassifierVictim from
+`classifier_from_module`).
 """
 
 import os
@@ -11,6 +17,9 @@ from pathlib import Path
 import torch
 
 from patchgen.errors import UserError, require_file
+from patchgen.victim_names import (CIFAR_RESNET, CLASSIFIER_FORMS, MOBILENET_V2_IMAGENET, TORCHVISION_PREFIX,
+                                   family_of)
+from patchgen.victims.state_dict_file import describe_checkpoint
 
 EMBEDDED = ("nudenet-320n",)
 OFFLINE_ENV = "PATCHGEN_OFFLINE"  # set in tests and CI: never try a download
@@ -23,8 +32,15 @@ def official_names() -> list[str]:
     return sorted(n for n in detectors if "-" not in n or n.rpartition("-")[2] == "u.pt")
 
 
-def load_victim(name: str, device="cpu", imgsz: int | None = None):
-    victim = _resolve(str(name))
+def load_victim(name_or_victim, device="cpu", imgsz: int | None = None):
+    """A victim from its name or path, or one already built (moved to `device`)."""
+    if hasattr(name_or_victim, "family"):
+        victim = name_or_victim
+    elif isinstance(name_or_victim, torch.nn.Module):
+        raise TypeError(f"a bare {type(name_or_victim).__name__} is not a victim: wrap it with "
+                        "patchgen.victims.classifier_from_module(module, names, imgsz, mean=..., std=...)")
+    else:
+        victim = _resolve(str(name_or_victim))
     if imgsz:
         victim.imgsz = int(imgsz)
     return victim.to(device)
@@ -35,6 +51,8 @@ def _resolve(name: str):
         from patchgen.victims.nudenet_face import load_nudenet_face
 
         return load_nudenet_face()
+    if family_of(name) == "classifier":
+        return _classifier(name)
     path = Path(name).expanduser()
     if path.exists():
         return _from_file(require_file(path, "victim model"), name)
@@ -45,7 +63,29 @@ def _resolve(name: str):
     if path.suffix or os.sep in name:
         raise UserError(f"model file not found: {name}")
     known = ", ".join(list(EMBEDDED) + [n for n in official_names() if n[-4] == "n"][:12])
-    raise UserError(f"unknown model {name!r}; give a path to a .pt/.yaml file or a known name ({known}, ...)")
+    raise UserError(f"unknown model {name!r}; give a detector (a .pt/.yaml file or a known name: {known}, ...) "
+                    f"or a classifier ({CLASSIFIER_FORMS})")
+
+
+def _classifier(name: str):
+    if name == MOBILENET_V2_IMAGENET:
+        from patchgen.victims.torchvision_classifier import load_mobilenet_v2_imagenet
+
+        return load_mobilenet_v2_imagenet(name)
+    if name.startswith(TORCHVISION_PREFIX):
+        from patchgen.victims.torchvision_classifier import load_torchvision_classifier
+
+        architecture, _, path = name[len(TORCHVISION_PREFIX):].partition(":")
+        if not architecture or not path:
+            raise UserError(f"{name}: a torchvision classifier is torchvision:ARCH:PATH, e.g. "
+                            "torchvision:resnet18:resnet18.pth")
+        return load_torchvision_classifier(architecture, path, name)
+    from patchgen.victims.cifar_resnet import load_cifar_resnet
+
+    depth, path = CIFAR_RESNET.match(name).group(1), name.partition(":")[2]
+    if not depth or not path:
+        raise UserError(f"{name}: a CIFAR ResNet is cifar_resnetDEPTH:PATH, e.g. cifar_resnet20:resnet20.th")
+    return load_cifar_resnet(int(depth), path, name)
 
 
 def _from_file(path: Path, name: str):
@@ -68,7 +108,7 @@ def _from_checkpoint(path: Path, name: str):
         from patchgen.victims.yolov5_anchor import AnchorYOLOv5
 
         return AnchorYOLOv5(checkpoint, name=name)
-    raise UserError(f"{name} holds {_describe(checkpoint)}, not a detector: a victim .pt is an Ultralytics "
+    raise UserError(f"{name} holds {describe_checkpoint(checkpoint)}, not a detector: a victim .pt is an Ultralytics "
                     "checkpoint or an anchor-YOLOv5 file with state_dict, names and yaml")
 
 
@@ -81,17 +121,6 @@ def _from_pickled_classes(path: Path, name: str):
         shown = ", ".join(classes[:3]) or "data PyTorch cannot read safely"
         raise UserError(f"{name} is not an Ultralytics checkpoint (it holds {shown}), and not a detector")
     return _from_ultralytics(str(path), name)
-
-
-def _describe(checkpoint) -> str:
-    """A few words on what a weights-only file holds, for the message that it is not a detector."""
-    if not isinstance(checkpoint, dict):
-        return f"a {type(checkpoint).__name__}"
-    if not checkpoint:
-        return "an empty dict"
-    if all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        return f"a state dict ({len(checkpoint)} tensors, the first {next(iter(checkpoint))!r})"
-    return "a dict of " + ", ".join(repr(k) for k in list(checkpoint)[:4])
 
 
 def _from_ultralytics(source: str, name: str):

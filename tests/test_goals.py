@@ -1,9 +1,18 @@
 import torch
 import torchvision
 
-from patchgen.data import load_scenes
-from patchgen.objectives import box_iou, vanish, vanish_each_target
+from patchgen.data import Scenes, load_scenes
+from patchgen.goals.detector_match import box_iou
 from patchgen.victims import load_victim
+from spine_helpers import vanish_goal
+
+
+def vanish_each_target(victim, out, boxes, mask):
+    return vanish_goal(victim, "target").loss(out, Scenes(None, boxes, mask, []), None)
+
+
+def vanish(victim, out):
+    return vanish_goal(victim, "image").loss(out, None, None)
 
 
 def test_box_iou_matches_torchvision():
@@ -24,21 +33,21 @@ def test_each_target_objective_counts_every_person(yolov5n_path, inria_dev, one_
     scenes = scenes.batch(two.nonzero().squeeze(1)[:8])
     with torch.no_grad():
         out = victim(scenes.images)
-        per_target = vanish_each_target(out, torch.tensor([0]), scenes.boxes, scenes.mask)
-        whole = vanish(out, torch.tensor([0]))
+        per_target = vanish_each_target(victim, out, scenes.boxes, scenes.mask)
+        whole = vanish(victim, out)
     i = int(torch.argmax(per_target))  # the image where both people are detected best
     assert per_target[i] > 0.6 and per_target[i] <= whole[i] + 1e-6
 
     image = scenes.images[i : i + 1].clone()
     with torch.no_grad():
         out = victim(image)
-        each = [vanish_each_target(out, torch.tensor([0]), scenes.boxes[i : i + 1, k : k + 1],
+        each = [vanish_each_target(victim, out, scenes.boxes[i : i + 1, k : k + 1],
                                    scenes.mask[i : i + 1, k : k + 1]).item() for k in range(2)]
         weaker = int(each[0] > each[1])
         x1, y1, x2, y2 = scenes.boxes[i, weaker].round().int().tolist()
         image[..., y1:y2, x1:x2] = 0.5
         out = victim(image)
-        greyed_each = vanish_each_target(out, torch.tensor([0]), scenes.boxes[i : i + 1], scenes.mask[i : i + 1])
-        greyed_whole = vanish(out, torch.tensor([0]))
+        greyed_each = vanish_each_target(victim, out, scenes.boxes[i : i + 1], scenes.mask[i : i + 1])
+        greyed_whole = vanish(victim, out)
     assert abs(greyed_whole.item() - whole[i].item()) < 0.05, (whole[i], greyed_whole)
     assert greyed_each.item() < per_target[i].item() - 0.25, (per_target[i], greyed_each)

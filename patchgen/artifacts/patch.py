@@ -1,0 +1,62 @@
+"""Artifact kind `patch`: one square image with a shape mask. A sigmoid keeps every value in gamut whatever the
+optimiser does. Saved as PNG (RGBA: the alpha channel is the shape mask) + safetensors, never pickle."""
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from patchgen.artifacts.masks import shape_mask
+from patchgen.atomic import atomic_save
+from patchgen.tensor_file import read_tensors
+
+
+class Patch(torch.nn.Module):
+    kind = "patch"
+
+    def __init__(self, size: int, shape: str = "square", init: str = "grey", generator=None):
+        super().__init__()
+        if init == "grey":
+            logits = torch.zeros(3, size, size)
+        else:  # "random" (the config check allows only these two)
+            rand = torch.rand(3, size, size, generator=generator, device=generator.device if generator else None)
+            logits = torch.logit(rand.cpu().clamp(0.02, 0.98))
+        self.logits = torch.nn.Parameter(logits)
+        self.register_buffer("mask", shape_mask(shape, size))
+        self.shape_name = shape
+
+    @property
+    def size(self) -> int:
+        return self.logits.shape[-1]
+
+    def forward(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+    @torch.no_grad()
+    def set_image(self, rgb01: torch.Tensor):
+        self.logits.copy_(torch.logit(rgb01.clamp(1e-3, 1 - 1e-3)))
+
+    def rgba_uint8(self) -> np.ndarray:
+        rgba = torch.cat([self().detach(), self.mask], 0).clamp(0, 1).cpu()
+        return (rgba.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+    def save_files(self, tensors_path, png_path) -> None:
+        tensors = {"logits": self.logits.detach().cpu().contiguous(), "mask": self.mask.cpu().contiguous()}
+        atomic_save(tensors_path, lambda tmp: save_file(tensors, tmp, {"shape": self.shape_name}))
+        atomic_save(png_path, lambda tmp: Image.fromarray(self.rgba_uint8(), "RGBA").save(tmp, "PNG"))
+
+    @classmethod
+    def load_tensors(cls, path) -> "Patch":
+        tensors, _ = read_tensors(path, "patch", ("logits", "mask"))
+        patch = cls(tensors["logits"].shape[-1])
+        patch.logits.data.copy_(tensors["logits"])
+        patch.mask.copy_(tensors["mask"])
+        return patch
+
+    @classmethod
+    def from_rgba(cls, rgba01: np.ndarray) -> "Patch":
+        """(S,S,4) float in [0,1]: colour and shape from any image (a peer's published patch)."""
+        patch = cls(rgba01.shape[0])
+        patch.set_image(torch.from_numpy(np.ascontiguousarray(rgba01[..., :3])).permute(2, 0, 1))
+        patch.mask.copy_(torch.from_numpy(np.ascontiguousarray(rgba01[..., 3]))[None])
+        return patch

@@ -1,0 +1,23 @@
+"""What every goal has: the victim it reads and the config it was chosen by; the class it aims for, if any."""
+
+import torch
+
+
+class Goal:
+    """loss(out, scenes, placed) -> (B,) per image, differentiable; succeeded(prediction, scenes, placed) ->
+    (K,) bool per instance the goal is judged on (a target box, an image). `out` is the victim's raw output
+    (DetectorOutput or logits); `prediction` what evaluation reads (per-image detections, or logits)."""
+
+    def __init__(self, victim, config):
+        self.victim = victim
+        self.config = config
+        device = next(victim.parameters()).device
+        self.goal_id = victim.class_id(config.goal_class) if config.goal_class else None
+        self.target_index = torch.tensor([victim.class_id(c) for c in config.target_classes], device=device) \
+            if victim.family == "detector" else None
+
+    def loss(self, out, scenes, placed) -> torch.Tensor:
+        raise NotImplementedError
+
+    def succeeded(self, prediction, scenes, placed) -> torch.Tensor:
+        raise NotImplementedError

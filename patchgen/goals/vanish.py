@@ -1,0 +1,20 @@
+"""Detector goal `vanish`: the target classes are not found at all (Thys et al. 2019)."""
+
+from patchgen.goals.base import Goal
+from patchgen.goals.detector_match import (best_over, class_confidence, found_class, mean_over_boxes, near_boxes,
+                                           of_classes)
+
+
+class Vanish(Goal):
+    def loss(self, out, scenes, placed):
+        """loss.vanish_scope 'target': per target box, its most confident overlapping candidate, averaged (every
+        target gets a gradient every step); 'image': the image's single most confident candidate anywhere."""
+        confidence = class_confidence(out, self.target_index)  # (B,N)
+        if self.config.loss.vanish_scope == "image":
+            return confidence.amax(1)
+        per_target = best_over(confidence, near_boxes(out, scenes.boxes, scenes.mask))
+        return mean_over_boxes(per_target, scenes.mask)
+
+    def succeeded(self, detections, scenes, placed):
+        """Per target box: no detection of a target class matches it."""
+        return found_class(of_classes(detections, self.target_index), scenes.boxes, scenes.mask) < 0

@@ -1,0 +1,41 @@
+"""Placement `on_targets`: one artifact on each target box's torso, its side a fraction of the box diagonal
+(Thys et al. 2019: 0.2 of the diagonal, centred at 0.4 of the box height from the top)."""
+
+import torch
+
+from patchgen import eot
+from patchgen.placements.base import Placement
+
+
+def torso_homography(boxes: torch.Tensor, artifact_px: int, scale: float = 0.2, anchor_y: float = 0.4):
+    """(…,4) xyxy boxes -> (…,3,3): the artifact centred at (box centre x, top + anchor_y x height), its side
+    `scale` x the box diagonal."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    side = scale * torch.hypot(x2 - x1, y2 - y1)
+    cx, cy = (x1 + x2) / 2, y1 + anchor_y * (y2 - y1)
+    s = side / artifact_px
+    zero, one = torch.zeros_like(s), torch.ones_like(s)
+    # image = s * (artifact - artifact_px/2) + centre
+    rows = [s, zero, cx - s * artifact_px / 2, zero, s, cy - s * artifact_px / 2, zero, zero, one]
+    return torch.stack(rows, -1).reshape(*boxes.shape[:-1], 3, 3)
+
+
+class OnTargets(Placement):
+    def slots(self, scenes) -> int:
+        return scenes.mask.shape[1]
+
+    def base(self, scenes, params):
+        boxes, valid = scenes.boxes, scenes.mask
+        # empty slots get a unit box: a zero-size box has a singular homography, and NaN * 0 is still NaN
+        unit_box = torch.zeros_like(boxes)
+        unit_box[..., 2:] = self.side
+        boxes = torch.where(valid[..., None], boxes, unit_box)
+        placement = self.config.placement
+        return torso_homography(boxes.reshape(-1, 4), self.side, placement.scale, placement.anchor_y), valid
+
+    def describe(self) -> str:
+        p = self.config.placement
+        return f"on each target, {p.scale:g} of its box diagonal, centred at {p.anchor_y:g} of its height"
+
+    def window(self, scenes) -> int:
+        return eot.window_size(eot.reach(scenes.max_diagonal() * self.config.placement.scale, self.config.eot))

@@ -1,0 +1,63 @@
+"""The engine's plug-ins by name: goals, placements, artifact kinds, loss terms and victim families.
+
+Each entry names where its code lives ("module:attribute") and is imported only when a run uses it, so the config
+can be checked against these names before torch loads. A new plug-in is a new small file and one line here; what
+the config check needs to know about it (a goal's family, whether it needs a class) sits beside that line."""
+
+import importlib
+from dataclasses import dataclass
+
+from patchgen.errors import UserError
+
+
+@dataclass(frozen=True)
+class Plugin:
+    where: str  # "package.module:attribute"
+    family: str = ""  # goals: the victim family whose output the loss reads
+    placement: str = ""  # goals: the placement used when the config names none
+    needs_class: bool = False  # goals: goal_class must name a class of the victim
+    uses_targets: bool = False  # goals: only images with target boxes are trained on
+
+
+PLUGINS = {
+    "goal": {
+        "vanish": Plugin("patchgen.goals.vanish:Vanish", "detector", "on_targets", uses_targets=True),
+        "mislabel": Plugin("patchgen.goals.mislabel:Mislabel", "detector", "on_targets", True, True),
+        "appear": Plugin("patchgen.goals.appear:Appear", "detector", "anywhere", True),
+        "untargeted": Plugin("patchgen.goals.untargeted:Untargeted", "classifier", "anywhere"),
+        "targeted": Plugin("patchgen.goals.targeted:Targeted", "classifier", "anywhere", True),
+    },
+    "placement": {
+        "on_targets": Plugin("patchgen.placements.on_targets:OnTargets"),
+        "anywhere": Plugin("patchgen.placements.anywhere:Anywhere"),
+    },
+    "artifact": {
+        "patch": Plugin("patchgen.artifacts.patch:Patch"),
+    },
+    "loss term": {
+        "tv": Plugin("patchgen.terms.total_variation:TotalVariation"),
+        "nps": Plugin("patchgen.terms.printability:Printability"),
+    },
+    "family": {
+        "detector": Plugin("patchgen.families.detector:DetectorFamily"),
+        "classifier": Plugin("patchgen.families.classifier:ClassifierFamily"),
+    },
+}
+
+
+def names(kind: str) -> list[str]:
+    return list(PLUGINS[kind])
+
+
+def entry(kind: str, name: str, key: str) -> Plugin:
+    """The plug-in `name` of `kind`; a UserError naming the config key and the choices when there is none."""
+    found = PLUGINS[kind].get(name)
+    if found is None:
+        raise UserError(f"config key '{key}' must be one of {', '.join(PLUGINS[kind])}, got {name!r}")
+    return found
+
+
+def get(kind: str, name: str):
+    """The plug-in's class or function, imported now."""
+    module, _, attribute = PLUGINS[kind][name].where.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,0 +1,154 @@
+"""A run directory, read and written here only: every file name, the artifact's sidecar and its keys, the
+metrics log, and the record of how the run was made.
+
+RUN/config.yaml is the config the run started with, never rewritten; RUN/run.json says which command started it
+and lists every resume, with the step it continued from and the config keys it changed. The config in force is
+config.yaml with those changes applied.
+
+A resume may change only what cannot change the steps already done: train.steps upward (the cosine schedule of
+the steps still to come stretches, recorded here), and how often the run logs and checkpoints. Everything else
+(data, victim, seed, lr, device: its generator's stream differs per device...) would make the finished run
+neither the old one nor the new one, so it is refused, naming the keys."""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from patchgen.atomic import atomic_write_json, atomic_write_text
+from patchgen.config import RunConfig, dump_yaml, flat_keys, load_config, to_dict
+from patchgen.errors import UserError, require_folder
+
+RECORD = "run.json"
+CONFIG = "config.yaml"
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.jsonl"
+SIDECAR = "patch.json"  # what the artifact is and how it was made (keys: see artifact_sidecar)
+ARTIFACT_PNG = "patch.png"  # RGBA: the artifact's colours, its alpha the shape
+ARTIFACT_TENSORS = "patch.safetensors"  # the trained parameters themselves
+LOSS_PLOT = "loss.png"
+EVAL = "eval"
+EXPORT = "export"
+FREE_ON_RESUME = ("train.log_every", "train.checkpoint_every")
+UPWARD_ON_RESUME = ("train.steps",)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def start_record(run_dir: Path, config: RunConfig, origin: str) -> None:
+    atomic_write_text(run_dir / CONFIG, dump_yaml(config))
+    atomic_write_json(run_dir / RECORD, {"origin": origin, "started": _now(), "resumes": []})
+
+
+def read_record(run_dir: Path) -> dict | None:
+    """run.json, or None for a run made before the record existed."""
+    path = Path(run_dir) / RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def config_in_force(run_dir: Path) -> dict:
+    """The run's config as flat dotted keys: config.yaml plus every recorded change."""
+    config = flat_keys(to_dict(load_config(run_dir / CONFIG)))
+    for resume in (read_record(run_dir) or {}).get("resumes", []):
+        config.update({key: new for key, (_, new) in resume["changes"].items()})
+    return config
+
+
+def resume_changes(run_dir: Path, config: RunConfig) -> dict:
+    """{key: [old, new]} for the keys this resume changes; a UserError naming any that may not change."""
+    old, new = config_in_force(run_dir), flat_keys(to_dict(config))
+    changed = {key: [old.get(key), new.get(key)] for key in sorted(old.keys() | new.keys())
+               if old.get(key) != new.get(key)}
+    refused = {key: values for key, values in changed.items() if not (
+        key in FREE_ON_RESUME or (key in UPWARD_ON_RESUME and values[1] > values[0]))}
+    if refused:
+        listed = ", ".join(f"{key} ({a!r} -> {b!r})" for key, (a, b) in refused.items())
+        raise UserError(f"--resume refused: this config differs from the one {run_dir} was trained with in "
+                        f"{listed}; only {', '.join(UPWARD_ON_RESUME)} (upward), {', '.join(FREE_ON_RESUME)} "
+                        f"may change on a resume")
+    return changed
+
+
+def record_resume(run_dir: Path, step: int, changes: dict) -> None:
+    record = read_record(run_dir) or {"origin": None, "started": None, "resumes": []}
+    record["resumes"].append({"at": _now(), "from_step": step, "changes": changes})
+    atomic_write_json(run_dir / RECORD, record)
+
+
+def holds_run(run_dir) -> bool:
+    return (Path(run_dir) / CHECKPOINT).exists()
+
+
+def run_config(run_dir) -> RunConfig:
+    """The config a run was trained with; a UserError when the folder is not a run."""
+    run_dir = require_folder(run_dir, "run directory")
+    if not (run_dir / CONFIG).is_file():
+        raise UserError(f"not a run directory (no {CONFIG}): {run_dir}")
+    return load_config(run_dir / CONFIG)
+
+
+# the artifact's sidecar
+
+
+def artifact_sidecar(config: RunConfig, victim, step: int, metrics: dict, data: dict, placement: str) -> dict:
+    """RUN/patch.json as training writes it: the keys train, eval, export and capture read."""
+    return {
+        "artifact": config.artifact.kind, "size_px": config.artifact.size, "shape": config.artifact.shape,
+        "victim": config.victim, "family": victim.family, "goal": config.goal, "goal_class": config.goal_class,
+        "target_classes": config.target_classes if victim.family == "detector" else [],
+        "imgsz": victim.imgsz, "step": step, "metrics": metrics,
+        "placement": {"kind": placement, "scale": config.placement.scale, "anchor_y": config.placement.anchor_y,
+                      "area": config.placement.area},
+        "data": data, "physical_size_mm": None, "config": to_dict(config),
+    }  # fmt: skip
+
+
+def read_sidecar(run_dir, required: bool = True) -> dict:
+    """RUN/patch.json; {} when it is absent and not required; a UserError when it is not valid JSON."""
+    path = Path(run_dir) / SIDECAR
+    if not path.is_file():
+        if required:
+            raise UserError(f"not a run directory with an artifact (no {SIDECAR}): {run_dir}")
+        return {}
+    try:
+        sidecar = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(sidecar, dict):
+        raise UserError(f"{path} must hold a JSON object")
+    return sidecar
+
+
+def write_sidecar(run_dir, sidecar: dict) -> None:
+    atomic_write_json(Path(run_dir) / SIDECAR, sidecar)
+
+
+def save_artifact(run_dir, artifact, sidecar: dict) -> None:
+    """The artifact's files, then its sidecar (last: a sidecar always describes files that are whole)."""
+    run_dir = Path(run_dir)
+    artifact.save_files(run_dir / ARTIFACT_TENSORS, run_dir / ARTIFACT_PNG)
+    write_sidecar(run_dir, sidecar)
+
+
+# the metrics log
+
+
+def append_metrics(run_dir, row: dict) -> None:
+    with open(Path(run_dir) / METRICS, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def read_metrics(run_dir) -> list[dict]:
+    path = Path(run_dir) / METRICS
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def keep_metrics_until(run_dir, step: int) -> None:
+    """A killed run may have logged past its last checkpoint: drop those rows so the log reads as one run."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line)["step"] <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))

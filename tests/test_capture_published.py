@@ -1,0 +1,126 @@
+"""`patchgen score --artifact IMAGE`: photos of a peer's published patch, printed without patchgen's markers and with
+no run directory, found by the patch's own features and judged with the goal named on the command line; and every
+wrong combination of flags (or a classifier's run) as one line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from capture.media import write_image
+from capture.synthetic import bare_print, frame_on_wearer, synthesize, tallest_person, write_run
+from patchgen.cli import main
+from patchgen.image_io import read_image
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+POSE = {"yaw_deg": 15.0, "pitch_deg": 5.0, "roll_deg": -5.0, "size_factor": 1.1, "anchor_x": 0.5, "anchor_y": 0.35}
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory, shared_assets, inria_dev):
+    """The Thys et al. patch printed alone at 30 cm, photographed on a person (1280x720), and the person alone."""
+    root = tmp_path_factory.mktemp("published")
+    peer = shared_assets / "peer_patches" / "thys2019_object_score.png"
+    image, box = tallest_person(inria_dev, "crop001504")
+    background, _, wearer = frame_on_wearer(image, box, (1280, 720), fill=0.9)
+    shot = synthesize(background, wearer, bare_print(read_image(peer, keep_alpha=True), (300, 300)), (300, 300),
+                      np.random.default_rng(5), pose=POSE)
+    photos = {"print": root / "peer_print.jpg", "plain": root / "no_print.jpg"}
+    write_image(photos["print"], shot.photo, quality=95)
+    write_image(photos["plain"], background, quality=95)
+    return {"root": root, "peer": peer, "photos": photos, "shot": shot}
+
+
+def score(scene, out, victim, *extra):
+    code = main(["score", str(scene["photos"]["print"]), str(scene["photos"]["plain"]), "--artifact",
+                 str(scene["peer"]), "--victim", str(victim), "--out", str(out), *extra])
+    return code, json.loads((out / "summary.json").read_text())
+
+
+def test_a_printed_peer_patch_is_found_by_its_features_and_judged(scene, yolov5n_path, capsys):
+    code, report = score(scene, scene["root"] / "vanish", yolov5n_path, "--size", "30cm")
+    assert code == 0, capsys.readouterr().err
+    summary = report["summary"]
+    assert summary["artifact"] == "thys2019_object_score.png" and summary["goal"] == "vanish"
+    assert summary["target_classes"] == ["person"] and summary["physical_size_mm"] == [300.0, 300.0]
+    assert summary["photos"] == 2 and summary["found_by_features"] == 1 and summary["not_found"] == 1
+    printed, plain = report["photos"]
+    assert printed["location"]["method"] == "features" and printed["location"]["markers_found"] == []
+    corners = np.array(printed["location"]["corners_px"])
+    assert np.abs(corners - scene["shot"].artifact_corners_px).max() < 4.0
+    assert printed["colour"]["structure_correlation"] > 0.8  # it is this patch that was found
+    # Judged against the wearer the counterfactual shows (the patch painted over): a conclusive verdict.
+    assert printed["wearer_source"] == "counterfactual" and printed["verdict"]["rule"] == "wearer-box"
+    assert printed["verdict"]["outcome"] in ("worked", "failed")
+    assert printed["counterfactual_verdict"]["outcome"] == "failed"  # painted over, the person is seen
+    assert plain["located"] is False and plain["verdict"]["rule"] == "whole-photo"
+
+
+def test_the_goal_comes_from_set_and_the_size_may_be_unknown(scene, yolov5n_path, capsys):
+    code, report = score(scene, scene["root"] / "mislabel", yolov5n_path, "--set", "goal=mislabel", "--set",
+                         "goal_class=car", "--set", "target_classes=[person]")
+    assert code == 0, capsys.readouterr().err
+    summary = report["summary"]
+    assert (summary["goal"], summary["goal_class"], summary["target_classes"]) == ("mislabel", "car", ["person"])
+    assert summary["physical_size_mm"] is None
+    printed = report["photos"][0]
+    # Without a size it is found all the same (1 mm per pixel), in the same place.
+    assert printed["location"]["method"] == "features"
+    assert np.abs(np.array(printed["location"]["corners_px"]) - scene["shot"].artifact_corners_px).max() < 4.0
+    # Mislabel is judged by the goal class over the wearer (a person): no car there.
+    assert printed["wearer_source"] == "counterfactual" and printed["verdict"]["outcome"] == "failed"
+
+
+def one_line(capsys, argv) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and captured.out == "", captured.err
+    assert lines[0].startswith("patchgen score: error: ") or lines[0].startswith("patchgen live: error: ")
+    return lines[0].split(": error: ", 1)[1]
+
+
+def test_bad_published_artifact_flags_are_one_line(scene, yolov5n_path, tmp_path, capsys):
+    photo, peer, victim = str(scene["photos"]["print"]), str(scene["peer"]), str(yolov5n_path)
+    out = str(tmp_path / "out")
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image at all")
+    base = ["score", photo, "--artifact"]
+    assert one_line(capsys, [*base, str(notes), "--victim", victim, "--out", out]) == \
+        f"--artifact {notes}: not a readable image"
+    assert one_line(capsys, [*base, str(tmp_path / "nope.png"), "--victim", victim, "--out", out]) == \
+        f"--artifact not found: {tmp_path / 'nope.png'}"
+    assert one_line(capsys, [*base, peer, "--run", str(tmp_path), "--victim", victim]) == \
+        "give --run RUN or --artifact IMAGE, not both: a run scores its own artifact"
+    assert one_line(capsys, [*base, peer, "--out", out]) == \
+        "--artifact IMAGE needs --victim MODEL: there is no run to name the model it attacks"
+    assert one_line(capsys, [*base, peer, "--victim", victim]) == \
+        "--artifact IMAGE needs --out FOLDER: there is no run directory to write the report into"
+    assert one_line(capsys, ["score", photo, "--victim", victim]) == \
+        "say what the photos show: --run RUN, or --artifact IMAGE with --victim and --out"
+    # The goal is checked as a run's config is, before any model loads.
+    flags = [*base, peer, "--victim", victim, "--out", out]
+    assert "config key 'goal' = 'targeted' is a classifier goal" in one_line(capsys, [*flags, "--set", "goal=targeted"])
+    assert one_line(capsys, [*flags, "--set", "goal=mislabel"]) == \
+        "config key 'goal_class' is required by goal 'mislabel' (the class it aims for)"
+    assert one_line(capsys, [*flags, "--set", "placement.scale=0.3"]).startswith(
+        "--set placement: photos of a published artifact take only goal, target_classes, goal_class")
+    assert one_line(capsys, [*flags, "--set", "target_classes=[]"]).startswith("--set: target_classes must be")
+    assert one_line(capsys, [*flags, "--set", "goal_class=zebra", "--set", "goal=appear"]).startswith(
+        "class 'zebra' is not one of")
+    assert one_line(capsys, [*flags, "--size", "30 bananas"]).startswith("cannot read the size '30 bananas'")
+    assert one_line(capsys, [*base, peer, "--victim", "mobilenet_v2-imagenet", "--out", out]).startswith(
+        "photo scoring is for detector runs: --victim mobilenet_v2-imagenet is a classifier's")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_classifier_run_is_refused_by_score_and_live(scene, shared_assets, tmp_path, capsys):
+    patch = read_image(scene["peer"], keep_alpha=True)
+    run = write_run(tmp_path / "run", patch, victim="mobilenet_v2-imagenet", goal="untargeted")
+    photo = str(scene["photos"]["print"])
+    expected = f"photo scoring is for detector runs: {run} (goal 'untargeted') is a classifier's"
+    assert one_line(capsys, ["score", photo, "--run", str(run)]).startswith(expected)
+    assert one_line(capsys, ["live", "--camera", photo, "--run", str(run)]).startswith(expected)
+    assert one_line(capsys, ["score", photo, "--run", str(run), "--size", "8cm"]) == \
+        "--set and --size describe an --artifact IMAGE; a run's sidecar and exports say both"
