@@ -1,5 +1,6 @@
 """From camera back to model: find the printed artifact in photos, video and live frames, and re-score it.
 
+    run_artifact.py    the artifact the photos show: a run's (load_run) or a published image (published_artifact)
     locate.py          markers (printing.markers) or the artifact's own SIFT features -> homography
     rectify.py         the artifact pulled back into its digital pixel grid
     colour_fidelity.py ΔE2000 between the rectified print and the digital artifact

@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 
 from patchgen.errors import UserError
-
-# RUN/score: the report of `patchgen score` on a run (patchgen/run_dir.py names the run's other files)
-SCORE_DIR = "score"
+from patchgen.run_dir import SCORE
 
 
 def _positive_int(text):
@@ -100,7 +98,7 @@ def _score_artifact(args):
     if args.run:
         if args.set or args.size:
             raise UserError("--set and --size describe an --artifact IMAGE; a run's sidecar and exports say both")
-        return load_run(args.run, export=args.export), Path(args.out) if args.out else Path(args.run) / SCORE_DIR
+        return load_run(args.run, export=args.export), Path(args.out) if args.out else Path(args.run) / SCORE
     if not args.artifact:
         raise UserError("say what the photos show: --run RUN, or --artifact IMAGE with --victim and --out")
     if not args.victim:

@@ -85,8 +85,8 @@ class RunArtifact:
 
 
 def refuse_classifier(what: str) -> UserError:
-    return UserError(f"photo scoring is for detector runs: {what} is a classifier's, and a photo is judged by the "
-                     f"boxes a detector draws (use `patchgen eval` for classifiers)")
+    return UserError(f"photo scoring is for detector runs: {what}, and a photo is judged by the boxes a detector "
+                     f"draws (`patchgen eval` evaluates classifier artifacts)")
 
 
 def choose_exports(run_dir: Path, export: str | None) -> tuple:
@@ -132,7 +132,7 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
     if missing:
         raise UserError(f"{where} has no {', '.join(missing)}: not an artifact sidecar `patchgen train` wrote")
     if sidecar["family"] == "classifier":
-        raise refuse_classifier(f"{run_dir} (goal {sidecar['goal']!r})")
+        raise refuse_classifier(f"{run_dir} attacks a classifier (goal {sidecar['goal']!r})")
     _check_attack(sidecar["goal"], sidecar["target_classes"], sidecar["goal_class"], where)
     rgba = read_image(require_file(run_dir / run_files.ARTIFACT_PNG, "artifact image"), keep_alpha=True)
 
@@ -161,7 +161,7 @@ def attack_config(victim: str, assignments=()) -> RunConfig:
     """--victim and --set for a published artifact, checked as a run's config is (the goal against the victim's
     family, a goal_class where the goal needs one, types); only ATTACK_KEYS may be set."""
     if family_of(victim) != "detector":
-        raise refuse_classifier(f"--victim {victim}")
+        raise refuse_classifier(f"--victim {victim} is a classifier")
     data = {"victim": victim}
     for assignment in assignments:
         apply_override(data, assignment)

@@ -46,7 +46,8 @@ def evaluate_classifier(victim, scenes, artifact, placement, goal, batch=32, see
             if len(shown[condition]) < keep_images:
                 take = min(keep_images - len(shown[condition]), len(images))
                 pixels = (images[:take].permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
-                shown[condition].extend(zip(pixels, logits[:take].softmax(1).cpu().numpy(), part.labels[:take].tolist()))
+                probs = logits[:take].softmax(1).cpu().numpy()
+                shown[condition].extend(zip(pixels, probs, part.labels[:take].tolist()))
             bar.update(len(part))
     bar.close()
     table = {}

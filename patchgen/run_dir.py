@@ -28,6 +28,7 @@ ARTIFACT_TENSORS = "patch.safetensors"  # the trained parameters themselves
 LOSS_PLOT = "loss.png"
 EVAL = "eval"
 EXPORT = "export"
+SCORE = "score"  # photos scored by `patchgen score` (capture/)
 FREE_ON_RESUME = ("train.log_every", "train.checkpoint_every")
 UPWARD_ON_RESUME = ("train.steps",)
 

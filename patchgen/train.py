@@ -159,7 +159,8 @@ def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool
             parameters = torch.stack([torch.isfinite(p).all() for p in setup.artifact.parameters()])
             finite = torch.isfinite(total) & parameters.all()
             if not bool(finite.item()):
-                kept = f"kept {run_dir / run_files.CHECKPOINT} from step {saved}" if saved else "no checkpoint was due before it"
+                kept = (f"kept {run_dir / run_files.CHECKPOINT} from step {saved}" if saved
+                        else "no checkpoint was due before it")
                 raise UserError(f"training stopped at step {done}: the loss or the artifact is no longer finite "
                                 f"(nan or inf: look at the victim and colour model files); {kept}")
             if log_now:

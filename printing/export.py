@@ -1,6 +1,7 @@
 """`patchgen export RUN`: the run's artifact as a print-ready PDF (and PNG) at exact physical size, with the
 marker layout and physical size in a sidecar JSON. An export into the run's own RUN/export is the run's record:
-its size goes into the run's artifact sidecar (patchgen.run_dir) too; one written elsewhere (`--out`) leaves the run as it is.
+its size goes into the run's artifact sidecar (patchgen.run_dir) too; one written elsewhere (`--out`) leaves the
+run as it is.
 
 Every argument and every limit (size, paper, pages, PNG pixels, marker ids) is checked, and the PDF and PNG are
 rendered in memory, before any file is written: a refused export leaves nothing behind."""

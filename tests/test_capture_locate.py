@@ -2,6 +2,8 @@
 
 Synthetic photos: the printout exactly as `patchgen export` renders it, warped onto a real INRIA person."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,8 @@ def test_run_with_export_carries_layout_and_size(exported_run):
     artifact, _, layout = exported_run
     assert [e.layout for e in artifact.exports] == [layout]
     assert artifact.size_mm == (300.0, 300.0) and artifact.size_known
-    assert artifact.objective == "vanish" and artifact.target_class == "person"
+    assert artifact.goal == "vanish" and artifact.target_classes == ("person",) and artifact.goal_class == ""
+    assert artifact.judged_classes == artifact.wearer_classes == ("person",)
 
 
 def test_marker_corners_within_2px_at_1080p(exported_run, inria_dev):
@@ -139,31 +142,39 @@ def cv2_area(quad):
 
 
 def test_run_sidecar_variants(tmp_path, shared_assets):
-    import json
-
+    from patchgen import run_dir as run_files
     from patchgen.errors import UserError
 
     patch = read_image(shared_assets / "peer_patches" / "thys2019_object_score.png", keep_alpha=True)
-    run = write_run(tmp_path / "run", patch)
-    meta = json.loads((run / "patch.json").read_text())
-    # The spine's sidecar: several target classes, a victim name, no export yet.
-    meta.update({"target_classes": ["FACE_FEMALE", "FACE_MALE"], "victim": "nudenet-320n"})
-    meta.pop("target_class")
-    (run / "patch.json").write_text(json.dumps(meta))
+    # The spine's sidecar for a run hiding both face classes of a named victim, never exported.
+    run = write_run(tmp_path / "run", patch, victim="nudenet-320n", size_mm=None,
+                    target_classes=("FACE_FEMALE", "FACE_MALE"))
     artifact = load_run(run)
     assert artifact.target_classes == ("FACE_FEMALE", "FACE_MALE") and artifact.victim == "nudenet-320n"
-    assert artifact.exports == () and artifact.size_mm == (300.0, 300.0) and artifact.size_known
+    assert artifact.exports == () and not artifact.size_known
+    assert artifact.size_mm == (300.0, 300.0)  # 1 mm per pixel, said so
     assert locate_by_markers(patch[:, :, :3], artifact) is None  # no layout: nothing to look for
 
-    meta.pop("physical_size_mm")
-    (run / "patch.json").write_text(json.dumps(meta))
-    artifact = load_run(run)
-    assert not artifact.size_known and artifact.size_mm == (300.0, 300.0)  # 1 mm per pixel, said so
+    # Mislabel and appear are judged by their goal class; appear has no wearer.
+    mislabel = load_run(write_run(tmp_path / "mislabel", patch, goal="mislabel", goal_class="dog"))
+    assert (mislabel.judged_classes, mislabel.wearer_classes, mislabel.attack) == \
+        (("dog",), ("person",), "mislabel person as dog")
+    appear = load_run(write_run(tmp_path / "appear", patch, goal="appear", goal_class="car"))
+    assert (appear.judged_classes, appear.wearer_classes, appear.attack) == (("car",), None, "appear car")
 
-    meta["objective"] = "disappear"
-    (run / "patch.json").write_text(json.dumps(meta))
-    with pytest.raises(UserError, match="objective 'disappear' is not one of vanish, mislabel, appear"):
+    sidecar = run_files.read_sidecar(run)
+    for changes, message in (
+            ({"goal": "disappear"}, "goal 'disappear' is not one of vanish, mislabel, appear"),
+            ({"goal": "mislabel", "goal_class": ""}, "goal 'mislabel' needs a goal_class"),
+            ({"target_classes": "person"}, "target_classes must be a list of class names, got 'person'"),
+            ({"physical_size_mm": 300}, "physical_size_mm must be [width, height] in mm, got 300"),
+            ({"family": "classifier"}, "photo scoring is for detector runs")):
+        run_files.write_sidecar(run, {**sidecar, **changes})
+        with pytest.raises(UserError, match=re.escape(message)):
+            load_run(run)
+    run_files.write_sidecar(run, {key: value for key, value in sidecar.items() if key != "goal"})
+    with pytest.raises(UserError, match="has no goal: not an artifact sidecar `patchgen train` wrote"):
         load_run(run)
-    (run / "patch.json").write_text("{not json")
-    with pytest.raises(UserError, match="not readable JSON"):
+    (run / run_files.SIDECAR).write_text("{not json")
+    with pytest.raises(UserError, match="is not valid JSON"):
         load_run(run)

@@ -50,10 +50,11 @@ def test_a_printed_peer_patch_is_found_by_its_features_and_judged(scene, yolov5n
     corners = np.array(printed["location"]["corners_px"])
     assert np.abs(corners - scene["shot"].artifact_corners_px).max() < 4.0
     assert printed["colour"]["structure_correlation"] > 0.8  # it is this patch that was found
-    # Judged against the wearer the counterfactual shows (the patch painted over): a conclusive verdict.
+    # Judged against the wearer the counterfactual shows (the patch painted over, the person is seen at 0.84):
+    # with the patch, yolov5n scores them under the threshold (0.18), so Thys et al.'s patch worked here.
     assert printed["wearer_source"] == "counterfactual" and printed["verdict"]["rule"] == "wearer-box"
-    assert printed["verdict"]["outcome"] in ("worked", "failed")
-    assert printed["counterfactual_verdict"]["outcome"] == "failed"  # painted over, the person is seen
+    assert printed["counterfactual_verdict"]["outcome"] == "failed"
+    assert printed["verdict"]["outcome"] == "worked" and printed["score_change"] < -0.3
     assert plain["located"] is False and plain["verdict"]["rule"] == "whole-photo"
 
 
@@ -107,11 +108,11 @@ def test_bad_published_artifact_flags_are_one_line(scene, yolov5n_path, tmp_path
     assert one_line(capsys, [*flags, "--set", "placement.scale=0.3"]).startswith(
         "--set placement: photos of a published artifact take only goal, target_classes, goal_class")
     assert one_line(capsys, [*flags, "--set", "target_classes=[]"]).startswith("--set: target_classes must be")
-    assert one_line(capsys, [*flags, "--set", "goal_class=zebra", "--set", "goal=appear"]).startswith(
-        "class 'zebra' is not one of")
+    assert one_line(capsys, [*flags, "--set", "goal_class=unicorn", "--set", "goal=appear"]).startswith(
+        "class 'unicorn' is not one of")
     assert one_line(capsys, [*flags, "--size", "30 bananas"]).startswith("cannot read the size '30 bananas'")
     assert one_line(capsys, [*base, peer, "--victim", "mobilenet_v2-imagenet", "--out", out]).startswith(
-        "photo scoring is for detector runs: --victim mobilenet_v2-imagenet is a classifier's")
+        "photo scoring is for detector runs: --victim mobilenet_v2-imagenet is a classifier, and a photo is judged")
     assert not (tmp_path / "out").exists()
 
 
@@ -119,7 +120,7 @@ def test_a_classifier_run_is_refused_by_score_and_live(scene, shared_assets, tmp
     patch = read_image(scene["peer"], keep_alpha=True)
     run = write_run(tmp_path / "run", patch, victim="mobilenet_v2-imagenet", goal="untargeted")
     photo = str(scene["photos"]["print"])
-    expected = f"photo scoring is for detector runs: {run} (goal 'untargeted') is a classifier's"
+    expected = f"photo scoring is for detector runs: {run} attacks a classifier (goal 'untargeted'), and a photo"
     assert one_line(capsys, ["score", photo, "--run", str(run)]).startswith(expected)
     assert one_line(capsys, ["live", "--camera", photo, "--run", str(run)]).startswith(expected)
     assert one_line(capsys, ["score", photo, "--run", str(run), "--size", "8cm"]) == \

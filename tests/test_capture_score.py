@@ -12,10 +12,12 @@ from capture_helpers import exported_peer_patch
 from capture.batch import score_inputs
 from capture.frames import FrameSource
 from capture.media import write_image
+from capture.run_artifact import load_run
 from patchgen.image_io import read_image
 from capture.synthetic import crop_sheet, frame_on_wearer, sheet_from_export, synthesize, tallest_person, \
     write_video
 from capture.verdict import judge, wearer_from_counterfactual
+from patchgen import run_dir as run_files
 from patchgen.cli import main
 from patchgen.victims import load_victim
 
@@ -100,7 +102,7 @@ def test_score_photos_writes_report_and_fails_on_unreadable(scene, capsys):
 def test_score_video_with_stride_draws_timeline(scene, yolov5n_path):
     out = scene["root"] / "video_report"
     victim = load_victim(str(yolov5n_path))
-    summary = score_inputs([scene["video"]], scene["run"], out_dir=out, stride=3, victim=victim, log=lambda m: None)
+    summary = score_inputs([scene["video"]], load_run(scene["run"]), out, stride=3, victim=victim, log=lambda m: None)
     assert summary["videos"] == 1 and summary["photos"] == 0
     record = json.loads((out / "videos" / "turning.json").read_text())
     frames = record["frames"]
@@ -128,13 +130,13 @@ def test_truncated_video_is_scored_up_to_where_it_ends(scene, tmp_path):
 
 def test_missing_run_and_missing_photo_are_one_line_errors(scene, capsys, tmp_path):
     assert main(["score", str(scene["photos"]["plain"]), "--run", str(tmp_path / "nope")]) == 2
-    assert "no such run directory" in capsys.readouterr().err
+    assert f"run directory not found: {tmp_path / 'nope'}" in capsys.readouterr().err
     empty_run = tmp_path / "run"
     shutil.copytree(scene["run"], empty_run)
-    (empty_run / "patch.png").write_bytes(b"garbage")
+    (empty_run / run_files.ARTIFACT_PNG).write_bytes(b"garbage")
     assert main(["score", str(scene["photos"]["plain"]), "--run", str(empty_run)]) == 2
     err = capsys.readouterr().err
-    assert "patch.png: not a readable image" in err and "Traceback" not in err
+    assert f"{empty_run / run_files.ARTIFACT_PNG}: not a readable image" in err and "Traceback" not in err
     assert main(["score", str(scene["photos"]["plain"]), "--run", str(scene["run"]), "--stride", "0"]) == 2
     assert "--stride must be >= 1" in capsys.readouterr().err
 

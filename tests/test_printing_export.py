@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from capture.synthetic import write_run
+from patchgen import run_dir as run_files
 from patchgen.cli import main
 from patchgen.errors import UserError
 from printing.export import export_run
@@ -24,13 +26,7 @@ def run_dir(tmp_path, inria_dev):
     patch = np.asarray(image.crop((0, 0, side, side)).resize((96, 96)))
     # Keep the patch off paper-white so its printed outline can be measured.
     patch = (patch.astype(np.float32) * 0.8).astype(np.uint8)
-    run = tmp_path / "run_test"
-    run.mkdir()
-    Image.fromarray(np.dstack([patch, np.full((96, 96), 255, np.uint8)]), "RGBA").save(run / "patch.png")
-    meta = {"artifact": "patch", "victim": "yolov5n", "target_class": "person", "objective": "vanish", "step": 7,
-            "metrics": {}, "config": {}, "physical_size_mm": None}
-    (run / "patch.json").write_text(json.dumps(meta))
-    return run
+    return write_run(tmp_path / "run_test", patch, size_mm=None, victim="yolov5n")
 
 
 def _pdftoppm(pdf, dpi, out_prefix):
@@ -84,7 +80,7 @@ def test_pdf_is_exact_size_and_every_marker_decodes(run_dir, tmp_path):
     # The markers sit where the layout says: the homography's scale is the render's px/mm.
     H = homography_from_markers(found, layout)
     assert H[0, 0] == pytest.approx(px_per_mm, rel=0.01) and H[1, 1] == pytest.approx(px_per_mm, rel=0.01)
-    assert json.loads((run_dir / "patch.json").read_text())["physical_size_mm"] == [120.0, 120.0]
+    assert run_files.read_sidecar(run_dir)["physical_size_mm"] == [120.0, 120.0]
 
 
 def test_png_for_print_shops_is_exact_size_at_its_dpi(run_dir):
@@ -149,12 +145,12 @@ def test_cli_export_errors_are_one_line(run_dir, capsys, tmp_path):
     assert main(["export", str(run_dir), "--size", "30cm", "--paper", "A4", "--no-tile"]) == 2
     err = capsys.readouterr().err.strip()
     assert "does not fit" in err and "\n" not in err and "Traceback" not in err
-    assert not (run_dir / "export").exists()  # nothing half-written
+    assert not (run_dir / run_files.EXPORT).exists()  # nothing half-written
     assert main(["export", str(run_dir), "--size", "30 bananas"]) == 2
     assert main(["export", str(run_dir), "--size", "10cm", "--paper", "B9"]) == 2
     assert main(["export", str(run_dir), "--size", "10cm", "--dpi", "5"]) == 2
     assert main(["export", str(tmp_path / "nope"), "--size", "10cm"]) == 2
-    (run_dir / "patch.png").write_bytes(b"not a png")
+    (run_dir / run_files.ARTIFACT_PNG).write_bytes(b"not a png")
     assert main(["export", str(run_dir), "--size", "10cm"]) == 2
     capsys.readouterr()
 
@@ -163,23 +159,20 @@ def test_cli_export_writes_pdf_png_and_sidecar(run_dir, capsys):
     assert main(["export", str(run_dir), "--size", "8cm", "--paper", "Letter", "--dpi", "150"]) == 0
     out = capsys.readouterr().out
     assert ".pdf" in out and ".png" in out
-    sidecars = list((run_dir / "export").glob("*.json"))
+    sidecars = list((run_dir / run_files.EXPORT).glob("*.json"))
     assert len(sidecars) == 1
     sidecar = json.loads(sidecars[0].read_text())
     assert sidecar["paper"] == "Letter" and sidecar["physical_size_mm"] == [80.0, 80.0]
-    assert (run_dir / "export" / sidecar["pdf"]["path"]).stat().st_size > 1000
+    assert (run_dir / run_files.EXPORT / sidecar["pdf"]["path"]).stat().st_size > 1000
 
 
 def test_transparent_pixels_print_as_paper(tmp_path):
     """A circular patch: outside its mask is unprinted paper, inside is ink, and the size is the mask's box."""
-    run = tmp_path / "circle_run"
-    run.mkdir()
     yy, xx = np.mgrid[:64, :64]
     alpha = (((xx - 31.5) ** 2 + (yy - 31.5) ** 2) <= 32 ** 2).astype(np.uint8) * 255
     rgba = np.dstack([np.full((64, 64), 40, np.uint8), np.full((64, 64), 90, np.uint8),
                       np.full((64, 64), 160, np.uint8), alpha])
-    Image.fromarray(rgba, "RGBA").save(run / "patch.png")
-    (run / "patch.json").write_text(json.dumps({"artifact": "patch", "victim": "v.pt", "step": 1}))
+    run = write_run(tmp_path / "circle_run", rgba, size_mm=None, victim="v.pt")
     result = export_run(run, "80mm", dpi=150, paper="A5")
     (page,) = _pdftoppm(result.pdf, 150, tmp_path / "circle")
     s = 150 / 25.4
@@ -195,11 +188,10 @@ def test_transparent_pixels_print_as_paper(tmp_path):
 
 
 def test_long_caption_wraps_instead_of_widening_the_print(run_dir):
-    meta = json.loads((run_dir / "patch.json").read_text())
+    meta = run_files.read_sidecar(run_dir)
     meta["victim"] = "/very/long/path/" + "to/a/model/" * 12 + "yolov5n_coco_state_dict_fp16_with_a_long_name.pt"
     meta["target_classes"] = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
-    del meta["target_class"]
-    (run_dir / "patch.json").write_text(json.dumps(meta))
+    run_files.write_sidecar(run_dir, meta)
     result = export_run(run_dir, "15cm", dpi=100, paper="A4", write_png=False)
     assert result.pages == 1
     sidecar = json.loads(result.sidecar.read_text())

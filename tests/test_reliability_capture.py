@@ -19,6 +19,7 @@ from capture.live import LiveDemo
 from capture.media import write_image
 from capture.run_artifact import load_run
 from capture.synthetic import frame_on_wearer, sheet_from_export, synthesize, tallest_person, write_run, write_video
+from patchgen import run_dir as run_files
 from patchgen.cli import main
 from patchgen.image_io import read_image
 from patchgen.victims import load_victim
@@ -47,16 +48,16 @@ def scene(tmp_path_factory, shared_assets, inria_dev, yolov5n_path):
     export_run(legacy, "80mm", dpi=150, out_dir=root / "aside")  # not yet the run's: ids 0-3
     export_run(legacy, "300mm", dpi=100)  # ids 0-3 again
     for made in (root / "aside").iterdir():
-        shutil.move(made, legacy / "export" / made.name)
+        shutil.move(made, legacy / run_files.EXPORT / made.name)
     assert [[m["id"] for m in json.loads(path.read_text())["marker_layout"]["markers"]]
-            for path in sorted((legacy / "export").glob("*.json"))] == [[0, 1, 2, 3]] * 2
+            for path in sorted((legacy / run_files.EXPORT).glob("*.json"))] == [[0, 1, 2, 3]] * 2
 
     image, box = tallest_person(inria_dev, "crop001504")
     background, _, wearer = frame_on_wearer(image, box, (1920, 1080), fill=0.9)
     shots = {}
     for name, folder in (("small", run), ("legacy_small", legacy), ("legacy_big", legacy)):
         export = BIG if name == "legacy_big" else SMALL
-        sheet, _ = sheet_from_export(folder / "export" / f"{export}.json")
+        sheet, _ = sheet_from_export(folder / run_files.EXPORT / f"{export}.json")
         shot = synthesize(background, wearer, sheet, (80, 80) if export == SMALL else (300, 300),
                           np.random.default_rng(5), pose=POSE)
         shots[name] = shot
@@ -101,7 +102,7 @@ def test_exports_sharing_ids_are_told_apart_by_geometry(scene, capsys):
 def test_two_prints_that_fit_equally_well_ask_for_export(scene, capsys):
     """Both prints of the run in one photo: each fits its own markers perfectly, so the photo does not say which
     one is meant. One line asks for --export; with it, the chosen print is the one located."""
-    big_sheet, _ = sheet_from_export(scene["run"] / "export" / f"{BIG}.json")
+    big_sheet, _ = sheet_from_export(scene["run"] / run_files.EXPORT / f"{BIG}.json")
     small = scene["shots"]["small"]
     aside = np.array([1300.0, 150.0, 1800.0, 1050.0])  # a second printout, pinned up beside the wearer
     both = synthesize(small.photo, aside, big_sheet, (300, 300), np.random.default_rng(1),
@@ -122,8 +123,9 @@ def test_two_prints_that_fit_equally_well_ask_for_export(scene, capsys):
     assert record["export"] == SMALL and corner_error(record, small) < 2.0
     line = main(["score", str(photo), "--run", str(scene["run"]), "--export", "patch_1x1mm_a9"])
     assert line == 2
-    assert f"--export patch_1x1mm_a9: no such export in {scene['run'] / 'export'} (its exports: {BIG}, {SMALL})" \
-        in capsys.readouterr().err
+    exports = scene["run"] / run_files.EXPORT
+    assert f"--export patch_1x1mm_a9: no such export in {exports} (its exports: {BIG}, {SMALL})" in \
+        capsys.readouterr().err
 
 
 def plain_wall(inria_dev):
@@ -210,7 +212,7 @@ class Cameras:
 
 def live_args(scene, tmp_path):
     video = tmp_path / "camera.avi"
-    sheet, _ = sheet_from_export(scene["run"] / "export" / f"{BIG}.json")
+    sheet, _ = sheet_from_export(scene["run"] / run_files.EXPORT / f"{BIG}.json")
     write_video(video, scene["background"][::4, ::4].copy(), scene["wearer"] / 4, sheet, (300, 300), frames=2)
     return ["live", "--camera", str(video), "--run", str(scene["run"]), "--serve", "--no-window", "--frames", "2"]
 
@@ -238,7 +240,7 @@ def test_live_port_in_use_is_one_line_and_frees_the_camera(scene, monkeypatch, c
 
 def test_a_truncated_video_prints_only_patchgen_lines(scene, tmp_path):
     """FFmpeg's and OpenCV's own log lines ("[mjpeg @ 0x...] overread 8") stay out of the user's terminal."""
-    sheet, _ = sheet_from_export(scene["run"] / "export" / f"{BIG}.json")
+    sheet, _ = sheet_from_export(scene["run"] / run_files.EXPORT / f"{BIG}.json")
     video = tmp_path / "turning.avi"
     write_video(video, scene["background"][::3, ::3].copy(), scene["wearer"] / 3, sheet, (300, 300), frames=6)
     data = video.read_bytes()

@@ -25,13 +25,14 @@ def unit_square(device, dtype) -> torch.Tensor:
 
 def jitter_matrix(params: Params, side: int) -> torch.Tensor:
     """(n,3,3) artifact px -> artifact px: where each corner goes after perspective, rotation, scale, shift."""
+    # artifact px are pixel centres (0 .. side-1), so with no jitter the corners map onto themselves: identity
     unit = unit_square(params.angle.device, params.angle.dtype)
     src = (unit * (side - 1)).expand(len(params), 4, 2)
-    centred = (unit - 0.5 + params.corners) * side
+    centred = (unit - 0.5 + params.corners) * (side - 1)
     cos, sin = params.angle.cos()[:, None], params.angle.sin()[:, None]
     x, y = centred[..., 0], centred[..., 1]
     rotated = torch.stack([cos * x - sin * y, sin * x + cos * y], -1) * params.scale[:, None, None]
-    dst = rotated + (0.5 + params.translate[:, None, :]) * side
+    dst = rotated + (side - 1) / 2 + params.translate[:, None, :] * side
     return kornia.geometry.transform.get_perspective_transform(src, dst)
 
 

@@ -12,8 +12,8 @@ class Mislabel(Goal):
         NMS runs per class, so the box reads as goal_class only once the goal class is on top, not merely high."""
         near = near_boxes(out, scenes.boxes, scenes.mask)
         goal = torch.tensor([self.goal_id], device=self.target_index.device)
-        margin = best_over(class_confidence(out, self.target_index), near) - best_over(class_confidence(out, goal), near)
-        return mean_over_boxes(margin, scenes.mask)
+        target = best_over(class_confidence(out, self.target_index), near)
+        return mean_over_boxes(target - best_over(class_confidence(out, goal), near), scenes.mask)
 
     def succeeded(self, detections, scenes, placed):
         """Per target box: its most confident matching detection is of goal_class."""

@@ -38,7 +38,7 @@ class Anywhere(Placement):
         s = self.side_px(scenes) / self.side
         matrix = torch.zeros(len(centre), 3, 3, device=centre.device)
         matrix[:, 0, 0] = matrix[:, 1, 1] = s
-        matrix[:, :2, 2] = centre - s * self.side / 2
+        matrix[:, :2, 2] = centre - s * (self.side - 1) / 2  # artifact px are pixel centres
         matrix[:, 2, 2] = 1
         return matrix, torch.ones(len(centre), 1, dtype=torch.bool, device=centre.device)
 

@@ -15,8 +15,9 @@ def torso_homography(boxes: torch.Tensor, artifact_px: int, scale: float = 0.2, 
     cx, cy = (x1 + x2) / 2, y1 + anchor_y * (y2 - y1)
     s = side / artifact_px
     zero, one = torch.zeros_like(s), torch.ones_like(s)
-    # image = s * (artifact - artifact_px/2) + centre
-    rows = [s, zero, cx - s * artifact_px / 2, zero, s, cy - s * artifact_px / 2, zero, zero, one]
+    # image = s * (artifact - its centre) + box centre; artifact px are pixel centres, so its centre is (px-1)/2
+    middle = (artifact_px - 1) / 2
+    rows = [s, zero, cx - s * middle, zero, s, cy - s * middle, zero, zero, one]
     return torch.stack(rows, -1).reshape(*boxes.shape[:-1], 3, 3)
 
 

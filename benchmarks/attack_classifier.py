@@ -1,0 +1,112 @@
+"""Classifier patches (Brown et al. 2017): a targeted and an untargeted patch covering 10 % of the image area at
+a random place and rotation, trained on a dev split and evaluated on the holdout it never saw (images of the
+target class left out), beside a uniform-random patch of the same mask and size. Two rows: the ImageNet
+MobileNetV2 (target 'toaster', class 859) and the CIFAR-10 ResNet20 (target 'cat'). Resumes interrupted runs.
+
+    python benchmarks/attack_classifier.py [--out runs/attack_classifier] [--only imagenet|cifar] [--set KEY=VALUE]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not shadow printing/
+from benchmarks.common import ASSETS, device_label, write_result  # noqa: E402
+
+from patchgen import registry, run_dir  # noqa: E402
+from patchgen.artifacts import load_artifact  # noqa: E402
+from patchgen.class_folders import load_class_images  # noqa: E402
+from patchgen.classifier_evaluation import evaluate_classifier  # noqa: E402
+from patchgen.config import load_config  # noqa: E402
+from patchgen.evaluate import markdown_table, write_report  # noqa: E402
+from patchgen.placements import placement_for  # noqa: E402
+from patchgen.train import resolve_device, train  # noqa: E402
+from patchgen.victims import load_victim  # noqa: E402
+
+CONFIGS = Path(__file__).parent / "configs"
+ROWS = {
+    "imagenet": {"config": CONFIGS / "attack_classifier_imagenet.yaml", "data": ASSETS / "data" / "imagenet_samples",
+                 "target": "toaster", "model": "mobilenet_v2 (ImageNet, torchvision IMAGENET1K_V1)"},
+    "cifar": {"config": CONFIGS / "attack_classifier_cifar.yaml", "data": ASSETS / "data" / "cifar10_test",
+              "target": "cat", "model": "resnet20 (CIFAR-10, akamaster)"},
+}
+
+
+def trained(row: dict, goal: str, out: Path, overrides) -> tuple:
+    """The run for one goal, trained (or resumed, or reused when finished); returns (config, run folder)."""
+    sets = [f"goal={goal}", f"data.train={row['data'] / 'dev'}", f"data.val={row['data'] / 'holdout'}", *overrides]
+    if goal == "targeted":
+        sets.append(f"goal_class={row['target']}")
+    config = load_config(row["config"], sets)
+    if not (out / run_dir.ARTIFACT_TENSORS).exists():
+        train(config, out, resume=run_dir.holds_run(out))
+    return config, out
+
+
+def covered_fraction(placement, scenes, artifact) -> float:
+    """The share of image pixels the evaluation's placed artifact actually covers (its mask's alpha, summed
+    over every holdout image): what 'at most 10 % of the image' is checked against."""
+    from patchgen import eot
+
+    part = scenes.batch(torch.arange(min(64, len(scenes)), device=scenes.images.device))
+    generator = torch.Generator(part.images.device).manual_seed(0)
+    params = placement.evaluation_params(len(part), generator)
+    black = torch.zeros_like(part.images)
+    white = torch.ones(3, artifact.size, artifact.size, device=black.device)
+    covered = eot.render(white, artifact.mask, black, placement.place(part, params), params)
+    return float(covered[:, 0].mean())
+
+
+def evaluate_row(name: str, row: dict, out: Path, overrides) -> dict:
+    results = {}
+    for goal in ("targeted", "untargeted"):
+        config, run = trained(row, goal, out / name / goal, overrides)
+        device = resolve_device(config.train.device)
+        victim = load_victim(config.victim, device)
+        target = victim.class_id(row["target"])
+        holdout, report = load_class_images(row["data"] / "holdout", victim, exclude_classes=[target])
+        holdout = holdout.to(device)
+        artifact = load_artifact(run).to(device)
+        placement = placement_for(config, artifact)
+        goal_object = registry.get("goal", goal)(victim, config)
+        evaluation = evaluate_classifier(victim, holdout, artifact, placement, goal_object, batch=50)
+        meta = {"victim": config.victim, "goal": goal, "goal_class": config.goal_class,
+                "data": str(row["data"] / "holdout"), **report.to_dict(), "placement": placement.describe()}
+        write_report(run / "holdout_eval", evaluation, meta)
+        print(markdown_table(evaluation, f"{name} {goal}"))
+        results[goal] = (evaluation.table, report, covered_fraction(placement, holdout, artifact), config, device)
+    targeted, report, covered, config, device = results["targeted"]
+    untargeted = results["untargeted"][0]
+    clean, noise = targeted["clean"]["top1"], targeted["noise"]["top1"]
+    return {
+        "clean_top1": clean, "random_top1": noise, "targeted_success": targeted["adv"]["goal_rate"],
+        "random_targeted_success": targeted["noise"]["goal_rate"], "untargeted_top1": untargeted["adv"]["top1"],
+        "untargeted_top1_drop": round(untargeted["clean"]["top1"] - untargeted["adv"]["top1"], 4),
+        "random_top1_drop": round(clean - noise, 4), "patch_area_fraction": round(covered, 4),
+        "placement_area": config.placement.area, "target_class": row["target"], "model": row["model"],
+        "holdout_images": report.images, "steps": config.train.steps, "patch_px": config.artifact.size,
+        "device": device_label(device),
+    }  # fmt: skip
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/attack_classifier")
+    parser.add_argument("--only", choices=list(ROWS))
+    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = {name: evaluate_row(name, row, Path(args.out), args.set) for name, row in ROWS.items()
+            if args.only in (None, name)}
+    if "imagenet" in rows and "cifar" in rows:
+        write_result("attack_classifier", {**rows["imagenet"], "cifar": rows["cifar"]})
+    else:
+        print(rows)
+
+
+if __name__ == "__main__":
+    main()
