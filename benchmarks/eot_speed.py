@@ -15,7 +15,6 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchma
 from benchmarks.common import INRIA, YOLOV5N, device_label, write_result  # noqa: E402
 
 from patchgen.config import load_config  # noqa: E402
-from patchgen.objectives import vanish  # noqa: E402
 from patchgen.train import Setup  # noqa: E402
 
 
@@ -36,14 +35,15 @@ def main():
                                 f"train.batch={args.batch}", f"train.device={args.device}", "artifact.size=100"])
     setup = Setup(config, quiet=True)
     device = setup.device
-    optimizer = torch.optim.Adam([setup.artifact.logits], lr=0.01)
+    optimizer = torch.optim.Adam(setup.artifact.parameters(), lr=0.01)
     index, _ = setup.draw()
-    fixed_images = setup.scenes.batch(index).images.clone()
+    fixed = setup.scenes.batch(index)
+    fixed_images = fixed.images.clone()
 
     def bare():
         images = fixed_images.clone().requires_grad_(True)
         with setup.autocast:
-            loss = vanish(setup.model(images), setup.class_index).float().mean()
+            loss = setup.goal.loss(setup.model(images), fixed, None).float().mean()  # the run's own goal
         loss.backward()
 
     def step():

@@ -65,6 +65,14 @@ def load_class_images(folder, victim, exclude_classes=(), quiet: bool = False) -
     return scenes, report
 
 
+def check_class_folder(folder) -> Path:
+    """A folder a classifier can read (class subfolders or a labels.tsv), before any model loads."""
+    folder = require_folder(folder, "image folder")
+    if not (folder / LABELS_FILE).is_file() and not any(p.is_dir() for p in folder.iterdir()):
+        raise UserError(f"{folder} has neither class subfolders nor a {LABELS_FILE}")
+    return folder
+
+
 def labelled_files(folder: Path, victim) -> list[tuple[Path, int]]:
     """(image, class id) pairs from labels.tsv where there is one, else from the class subfolders."""
     if (folder / LABELS_FILE).is_file():

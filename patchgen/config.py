@@ -279,14 +279,18 @@ def _one_of(value, allowed, key: str) -> None:
 
 
 def check_mask_file(shape: str) -> None:
-    """A shape that is not square or circle is a mask image: it must exist and decode (read now, small)."""
-    from patchgen.image_io import read_image
+    """A shape that is not square or circle is a mask image: it must exist, decode and hold a shape in its alpha
+    (read now: small, and a bad one is found before any model loads)."""
+    from patchgen.mask_file import mask_alpha
 
     path = Path(shape).expanduser()
     if not path.is_file():
         raise UserError(f"config key 'artifact.shape' must be one of {', '.join(SHAPES)} or the path of a PNG "
                         f"whose alpha is the shape; no such file: {shape}")
-    read_image(path, keep_alpha=True)  # a UserError naming the file when it is not an image
+    try:
+        mask_alpha(path)
+    except UserError as err:
+        raise UserError(f"config key 'artifact.shape': {err}") from None
 
 
 def placement_kind(config: RunConfig) -> str:

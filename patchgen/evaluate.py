@@ -90,8 +90,8 @@ def evaluate_run(run_dir, data=None, labels=None, out=None, batch=8, patch_trans
     """Evaluate a run directory's artifact with its own victim, goal and placement; writes out (RUN/eval).
     artifact: an image file evaluated instead of the run's (then config, a RunConfig, may stand in for the run).
     Every argument is checked before the victim loads; the results replace the old ones only when complete."""
-    from patchgen.data import list_images
     from patchgen.run_lock import run_lock
+    from patchgen.victim_names import family_of
 
     check_batch(batch)
     if config is None:
@@ -109,7 +109,7 @@ def evaluate_run(run_dir, data=None, labels=None, out=None, batch=8, patch_trans
     folder = Path(os.path.abspath(data or config.data.val or config.data.train))  # said in full: which one was read
     if not str(data or config.data.val or config.data.train):
         raise UserError("no data to evaluate on: pass --data FOLDER")
-    list_images(folder)
+    registry.get("family", family_of(config.victim)).check_folder(folder)
     inside_run = run_dir is not None and out.absolute().is_relative_to(Path(run_dir).absolute())
     with run_lock(run_dir) if inside_run else nullcontext():  # RUN/eval: no training writes the run meanwhile
         return _evaluate_into(run_dir, config, folder, out, labels, batch, patch_transform, progress, artifact)

@@ -42,6 +42,25 @@ def inria_holdout(shared_assets) -> Path:
     return shared_assets / "data" / "inria_test_pos" / "holdout"
 
 
+@pytest.fixture(scope="session")
+def resnet20_path(shared_assets) -> Path:
+    return shared_assets / "models" / "resnet20-12fca82f.th"
+
+
+@pytest.fixture(scope="session")
+def cifar_three_classes(shared_assets, tmp_path_factory) -> Path:
+    """Four CIFAR-10 dev images each of airplane, dog and ship, as class subfolders: no cat among them, so a
+    targeted 'cat' attack has every image to work on."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("cifar_three_classes")
+    for name in ("airplane", "dog", "ship"):
+        (folder / name).mkdir()
+        for image in sorted((shared_assets / "data" / "cifar10_test" / "dev" / name).iterdir())[:4]:
+            shutil.copyfile(image, folder / name / image.name)
+    return folder
+
+
 def pytest_configure(config):
     import os
     import sys

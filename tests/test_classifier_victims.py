@@ -20,11 +20,6 @@ def mobilenet():
     return load_victim("mobilenet_v2-imagenet")
 
 
-@pytest.fixture(scope="session")
-def resnet20_path(shared_assets):
-    return shared_assets / "models" / "resnet20-12fca82f.th"
-
-
 @pytest.fixture(scope="module")
 def resnet20(resnet20_path):
     return load_victim(f"cifar_resnet20:{resnet20_path}")

@@ -1,9 +1,13 @@
 """Family `classifier`: image folders with one class per subfolder (or a labels.tsv), one label per image."""
 
-from patchgen.class_folders import load_class_images
+from patchgen.class_folders import check_class_folder, load_class_images
 
 
 class ClassifierFamily:
+    @staticmethod
+    def check_folder(folder):
+        check_class_folder(folder)
+
     @staticmethod
     def load_data(config, folder, victim, goal_plugin, labels=None, quiet=False, training=True):
         """(Scenes, report) of folder at the victim's input size. A goal aiming at a class leaves that class's

@@ -1,10 +1,15 @@
 """Family `detector`: image folders with YOLO labels (or the clean detector's pseudo-labels), target boxes."""
 
-from patchgen.data import crop_around_targets, load_scenes
+from patchgen.data import crop_around_targets, list_images, load_scenes
 from patchgen.errors import UserError
 
 
 class DetectorFamily:
+    @staticmethod
+    def check_folder(folder):
+        """Images directly in the folder or in its images/ (YOLO layout), before any model loads."""
+        list_images(folder)
+
     @staticmethod
     def load_data(config, folder, victim, goal_plugin, labels=None, quiet=False, training=True):
         """(Scenes, report) of folder at the victim's input size. Training on a goal that attacks target boxes

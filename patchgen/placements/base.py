@@ -15,8 +15,8 @@ class Placed:
 
     def footprint(self) -> torch.Tensor:
         """(B,n,4) xyxy image px: the box around each placed artifact's four corners."""
-        s = self.side
-        corners = torch.tensor([[0, 0, 1], [s, 0, 1], [s, s, 1], [0, s, 1]], dtype=self.matrix.dtype,
+        lo, hi = -0.5, self.side - 0.5  # artifact px are pixel centres: its edges lie half a pixel out
+        corners = torch.tensor([[lo, lo, 1], [hi, lo, 1], [hi, hi, 1], [lo, hi, 1]], dtype=self.matrix.dtype,
                                device=self.matrix.device)
         points = corners @ self.matrix.transpose(1, 2)  # (B*n,4,3)
         xy = points[..., :2] / points[..., 2:]
