@@ -170,7 +170,7 @@ def attack_config(victim: str, assignments=()) -> RunConfig:
         raise UserError(f"--set {other[0]}: photos of a published artifact take only {', '.join(ATTACK_KEYS)} "
                         f"(what the attack is for; where the artifact sits, the photos show)")
     config = from_dict(RunConfig, data)
-    check_choices(config)
+    check_choices(config, "detector")
     return config
 
 

@@ -221,7 +221,9 @@ def parse_yaml(text: str, where: str):
         raise UserError(f"{where} is not valid YAML: {str(err).splitlines()[0]}") from None
 
 
-def load_config(path=None, overrides=()) -> RunConfig:
+def load_config(path=None, overrides=(), victim=None) -> RunConfig:
+    """victim: a victim object from the Python API (patchgen.victims.classifier_from_module(...)): it stands for
+    the config's victim key, which then names it, and the goal is checked against its family."""
     data = {}
     if path:
         path = require_file(path, "config")
@@ -230,18 +232,20 @@ def load_config(path=None, overrides=()) -> RunConfig:
             raise UserError(f"config {path} must be a mapping of keys to values")
     for assignment in overrides:
         apply_override(data, assignment)
+    if victim is not None:
+        data["victim"] = victim.name
     config = from_dict(RunConfig, data)
-    validate(config)
+    validate(config, victim.family if victim is not None else None)
     make_paths_absolute(config)
     return config
 
 
-def validate(config: RunConfig) -> None:
+def validate(config: RunConfig, family: str | None = None) -> None:
     if not config.victim:
         raise UserError("config key 'victim' is required (a model path or name, e.g. yolov8n.pt)")
     if not config.data.train:
         raise UserError("config key 'data.train' is required (a folder of images)")
-    check_choices(config)
+    check_choices(config, family or family_of(config.victim))
     if config.loss.vanish_scope not in VANISH_SCOPES:
         raise UserError(f"config key 'loss.vanish_scope' must be one of {', '.join(VANISH_SCOPES)}, "
                         f"got {config.loss.vanish_scope!r}")
@@ -250,11 +254,10 @@ def validate(config: RunConfig) -> None:
         raise UserError(f"config key 'imgsz' = {config.imgsz} must be a multiple of 32 (0: the victim's own size)")
 
 
-def check_choices(config: RunConfig) -> None:
+def check_choices(config: RunConfig, family: str) -> None:
     """Every named choice against what exists: plug-ins by registry name, the goal against the victim's family,
     modes and shapes; each a UserError naming the key."""
     goal = registry.entry("goal", config.goal, "goal")
-    family = family_of(config.victim)
     if goal.family != family:
         fitting = [n for n, p in registry.PLUGINS["goal"].items() if p.family == family]
         raise UserError(f"config key 'goal' = {config.goal!r} is a {goal.family} goal, but {config.victim} is a "

@@ -100,19 +100,20 @@ class Setup:
 
 
 def train(config: RunConfig, run_dir, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-          origin: str = "train"):
+          origin: str = "train", victim=None):
     """Train and write the run directory; returns its path. stop_after (tests) ends early, as a kill would.
-    origin: the command that starts the run, kept in its record (`patchgen demo` resumes only its own runs)."""
+    origin: the command that starts the run, kept in its record (`patchgen demo` resumes only its own runs).
+    victim: a victim object from the Python API instead of config.victim (see load_config)."""
     run_dir = Path(run_dir)
     with run_lock(run_dir):
-        setup, optimizer, start = begin(config, run_dir, resume, origin)
+        setup, optimizer, start = begin(config, run_dir, resume, origin, victim)
         done = run_steps(setup, optimizer, run_dir, start, progress, stop_after)
         if done == config.train.steps:
             finish(run_dir, setup, done)
     return run_dir
 
 
-def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str):
+def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=None):
     """The folder is checked against --resume (and the config against the run's) before anything is computed;
     the record is written only once the checkpoint has loaded, so a refused or broken resume changes nothing."""
     holds_run = run_files.holds_run(run_dir)
@@ -121,7 +122,7 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str):
     if resume and not holds_run:
         raise UserError(f"nothing to resume in {run_dir} (no {run_files.CHECKPOINT})")
     changes = run_files.resume_changes(run_dir, config) if resume else {}
-    setup = Setup(config)
+    setup = Setup(config, victim=victim)
     optimizer = torch.optim.Adam(setup.artifact.parameters(), lr=config.train.lr)
     if resume:
         start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator)

@@ -6,10 +6,12 @@ import os
 import pytest
 import torch
 
+from patchgen.artifacts import load_artifact
 from patchgen.class_folders import load_class_images
 from patchgen.errors import UserError
 from patchgen.victim_names import absolute_victim, family_of
 from patchgen.victims import ClassifierVictim, DetectorVictim, classifier_from_module, load_victim
+from patchgen.victims.cifar_resnet import CIFAR10_NAMES
 from patchgen.victims.torchvision_classifier import packaged_mobilenet_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -196,3 +198,38 @@ def test_the_normalisation_moves_with_the_model(resnet20):
     assert moved.mean.dtype == moved.std.dtype == torch.float64
     assert torch.allclose(moved(images.double()).float(), resnet20(images), atol=1e-4)
     assert set(dict(resnet20.named_buffers())) >= {"mean", "std"}
+
+
+def test_any_module_from_the_python_api_trains_a_classifier_patch(resnet20_path, shared_assets, tmp_path):
+    # A bare nn.Module (here the CIFAR ResNet20's own network, as a user's model would be) wrapped once with its
+    # names, input size and normalisation: the config is checked against its family, and a short targeted run
+    # lowers the goal's loss on a fixed draw.
+    from patchgen import eot
+    from patchgen.config import load_config
+    from patchgen.train import Setup, train
+
+    network = load_victim(f"cifar_resnet20:{resnet20_path}").model
+    victim = classifier_from_module(network, list(CIFAR10_NAMES), 32, mean=(0.485, 0.456, 0.406),
+                                    std=(0.229, 0.224, 0.225), name="my-resnet")
+    data = tmp_path / "data"
+    for name in ("airplane", "ship"):
+        (data / name).mkdir(parents=True)
+        for image in sorted((shared_assets / "data" / "cifar10_test" / "dev" / name).glob("*.jpg"))[:4]:
+            (data / name / image.name).write_bytes(image.read_bytes())
+    config = load_config(None, [f"data.train={data}", "goal=targeted", "goal_class=cat", "artifact.size=12",
+                                "artifact.init=random", "train.steps=15", "train.batch=8", "train.lr=0.3",
+                                "loss.weights.tv=0", "loss.weights.nps=0"], victim=victim)
+    with pytest.raises(UserError, match="'goal' = 'mislabel' is a detector goal"):
+        load_config(None, [f"data.train={data}", "goal=mislabel", "goal_class=cat"], victim=victim)
+
+    def targeted_loss(setup):
+        index = torch.arange(len(setup.scenes))
+        params = eot.sample(len(index), torch.Generator().manual_seed(5), config.eot, 12)
+        with torch.no_grad():
+            return setup.step_loss(index, params)[1]["adversarial"].item()
+
+    before = targeted_loss(Setup(config, quiet=True, victim=victim))
+    run = train(config, tmp_path / "run", progress=False, victim=victim)
+    setup = Setup(config, quiet=True, victim=victim)
+    setup.artifact.load_state_dict(load_artifact(run).state_dict())
+    assert targeted_loss(setup) < before - 1.0
