@@ -20,9 +20,9 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a + area_b - inter).clamp(min=1e-6)
 
 
-def near_boxes(out, boxes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B,N,T) bool: candidate n overlaps box t (IoU >= TARGET_MIN_IOU) and slot t holds a box."""
-    near = box_iou(xywh_to_xyxy(out.boxes_xywh).detach(), boxes) >= TARGET_MIN_IOU
+def near_boxes(out, boxes: torch.Tensor, mask: torch.Tensor, min_iou: float = TARGET_MIN_IOU) -> torch.Tensor:
+    """(B,N,T) bool: candidate n overlaps box t (IoU >= min_iou) and slot t holds a box."""
+    near = box_iou(xywh_to_xyxy(out.boxes_xywh).detach(), boxes) >= min_iou
     return near & mask.unsqueeze(1)
 
 
