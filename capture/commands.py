@@ -10,16 +10,6 @@ from patchgen.errors import UserError
 from patchgen.run_dir import SCORE
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise UserError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise UserError(f"expected a number >= 1, got {value}")
-    return value
-
-
 EXPORT_HELP = ("the print the photos show: an export's name in RUN/export (e.g. patch_80x80mm_a4) or the path of "
                "its .json (default: whichever of the run's exports the markers fit)")
 MAX_PORT = 65535

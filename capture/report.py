@@ -92,10 +92,6 @@ def timeline_plot(path, rows: list, conf: float, title: str) -> Path:
     return Path(path)
 
 
-def _pct(value):
-    return "–" if value is None else f"{100 * value:.0f}%"
-
-
 def _num(value, digits=2):
     return "–" if value is None else f"{value:.{digits}f}"
 

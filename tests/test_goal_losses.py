@@ -23,7 +23,7 @@ CLASSIFIER = {"artifact.size": 16, "placement.area": 0.1, "train.batch": 12, "tr
 GOALS = {
     "mislabel": ("detector", {"goal_class": "car", "placement.scale": 0.5}, 0.2),
     "appear": ("detector", {"goal_class": "'stop sign'", "placement.area": 0.2}, 0.25),
-    "untargeted": ("classifier", {}, 0.5),
+    "untargeted": ("classifier", {}, 0.12),
     "targeted": ("classifier", {"goal_class": "cat"}, 2.0),
 }
 
