@@ -4,7 +4,7 @@ inside, so every attack feeds images in [0,1] whatever the victim was trained on
 import torch
 
 from patchgen.victims.class_names import ClassNames
-from patchgen.victims.ultralytics_detector import freeze
+from patchgen.victims.frozen import freeze
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -3,14 +3,7 @@
 import torch
 
 from patchgen.victims.detector import DetectorOutput, DetectorVictim
-
-
-def freeze(model: torch.nn.Module) -> torch.nn.Module:
-    """Eval mode and no parameter gradients: only the input (the artifact) is optimised."""
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+from patchgen.victims.frozen import freeze
 
 
 class UltralyticsDetector(DetectorVictim):

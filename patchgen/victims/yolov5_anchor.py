@@ -8,7 +8,7 @@ from ultralytics.nn.tasks import parse_model
 from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
 from patchgen.victims.detector import DetectorOutput, DetectorVictim
-from patchgen.victims.ultralytics_detector import freeze
+from patchgen.victims.frozen import freeze
 
 
 class AnchorHead(torch.nn.Module):
