@@ -110,20 +110,31 @@ def train_all(work: Path, colour_models: dict, steps: int, seed: int) -> dict:
 
 
 class Scorer:
-    """A run's patch evaluated as `patchgen eval` does (its own config: victim, holdout data, placement), as trained
-    or passed through a simulated print before placement."""
+    """The victim and the holdout scenes, loaded once; scores a run's patch, optionally through the print."""
 
-    def __init__(self, work: Path):
-        self.work = work
+    def __init__(self, run_dir: Path):
+        from patchgen import run_dir as run_files
+        from patchgen.data import load_scenes
+        from patchgen.victims import load_victim
+
+        self.config = run_files.run_config(run_dir)
+        self.victim = load_victim(self.config.victim, "cpu", self.config.imgsz or None)
+        self.class_ids = [self.victim.class_id(c) for c in self.config.target_classes]
+        self.scenes, _ = load_scenes(self.config.data.val, self.victim.imgsz, self.class_ids, victim=self.victim,
+                                     labels=self.config.data.labels)
         self.distortions = {name: cls() for name, cls in DISTORTIONS.items()}
 
     @torch.no_grad()
-    def score(self, run_dir: Path, distortion: str | None) -> dict:
-        from patchgen.evaluate import evaluate_run
+    def score(self, run_dir: Path, distortion: str | None, with_clean: bool = False) -> dict:
+        from patchgen.artifacts import load_artifact
+        from patchgen.detector_evaluation import evaluate
+        from patchgen.placements import placement_for
 
+        conditions = ("clean", "adv") if with_clean else ("adv",)
         transform = self.distortions[distortion] if distortion else None
-        out = self.work / "eval" / f"{run_dir.name}_{distortion or 'digital'}"
-        return evaluate_run(run_dir, out=out, patch_transform=transform, progress=False).table
+        patch = load_artifact(run_dir)
+        return evaluate(self.victim, self.scenes, patch, self.class_ids, placement_for(self.config, patch),
+                        patch_transform=transform, progress=False, conditions=conditions).table
 
 
 def largest_ink_box(page: np.ndarray) -> tuple[int, int]:
@@ -206,14 +217,14 @@ def main() -> int:
     exports = None
     for seed in args.seeds:
         runs = train_all(work, models, args.steps, seed)
-        scorer = scorer or Scorer(work)
+        scorer = scorer or Scorer(runs["without"])
         jobs = [("without", None, "without_colour_model_digital")]
         jobs += [("without", d, f"without_colour_model_printed_{d}") for d in DISTORTIONS]
         for d in DISTORTIONS:
             jobs += [(f"with_{d}", None, f"with_{d}_colour_model_digital"),
                      (f"with_{d}", d, f"with_{d}_colour_model_printed")]
         for name, distortion, key in jobs:
-            result = scorer.score(runs[name], distortion)
+            result = scorer.score(runs[name], distortion, with_clean="clean" not in table)
             table.setdefault("clean", result.get("clean"))
             table.setdefault(key, {})[f"seed{seed}"] = result["adv"]
             print(f"seed {seed}, {key}: {result['adv']}", file=sys.stderr)

@@ -13,7 +13,7 @@ import cv2
 
 from patchgen import registry, run_dir as run_files
 from patchgen.atomic import atomic_save
-from patchgen.errors import UserError, require_folder
+from patchgen.errors import UserError, require_file, require_folder
 from patchgen.evaluation import Evaluation, check_batch
 
 
@@ -98,17 +98,13 @@ def evaluate_run(run_dir, data=None, labels=None, out=None, batch=8, patch_trans
         run_dir = require_folder(run_dir, "run directory")
         config = run_files.run_config(run_dir)
     if artifact is not None:
-        artifact = Path(artifact)
-        if not artifact.is_file():
-            raise UserError(f"--artifact {artifact}: no such image file")
+        artifact = require_file(artifact, "--artifact image")
     if out is None and run_dir is None:
         raise UserError("--out is required when no run directory is given")
     out = Path(out) if out else Path(run_dir) / run_files.EVAL
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     folder = Path(os.path.abspath(data or config.data.val or config.data.train))  # said in full: which one was read
-    if not str(data or config.data.val or config.data.train):
-        raise UserError("no data to evaluate on: pass --data FOLDER")
     registry.get("family", family_of(config.victim)).check_folder(folder)
     inside_run = run_dir is not None and out.absolute().is_relative_to(Path(run_dir).absolute())
     with run_lock(run_dir) if inside_run else nullcontext():  # RUN/eval: no training writes the run meanwhile

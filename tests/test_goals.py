@@ -51,3 +51,34 @@ def test_each_target_objective_counts_every_person(yolov5n_path, inria_dev, one_
         greyed_whole = vanish(victim, out)
     assert abs(greyed_whole.item() - whole[i].item()) < 0.05, (whole[i], greyed_whole)
     assert greyed_each.item() < per_target[i].item() - 0.25, (per_target[i], greyed_each)
+
+
+def test_detector_goals_judge_each_instance_as_evaluation_counts_it(yolov5n_path):
+    # Evaluation's goal rates rest on these rules: mislabel counts a person whose best matching box (IoU >= 0.5,
+    # confidence >= 0.25) is the goal class; appear counts a patch with a goal-class detection centred on it.
+    from patchgen.config import RunConfig
+    from patchgen.goals.appear import Appear
+    from patchgen.goals.mislabel import Mislabel
+    from patchgen.placements.base import Placed
+
+    victim = load_victim(yolov5n_path, imgsz=320)
+    kite, stop = victim.class_id("kite"), victim.class_id("stop sign")
+    people = Scenes(None, torch.tensor([[[10.0, 10, 60, 160], [100, 10, 150, 160], [200, 10, 250, 160]]]),
+                    torch.ones(1, 3, dtype=torch.bool), [])
+    detections = [torch.tensor([
+        [12.0, 12, 60, 158, 0.70, kite], [10, 10, 60, 160, 0.60, 0],  # person 1: kite on top
+        [100, 10, 150, 160, 0.80, 0], [102, 12, 150, 158, 0.50, kite],  # person 2: still a person on top
+        [200, 10, 225, 60, 0.90, kite], [200, 10, 250, 160, 0.10, kite],  # person 3: no kite fits (IoU, conf)
+    ])]
+    mislabel = Mislabel(victim, RunConfig(goal="mislabel", goal_class="kite"))
+    assert mislabel.succeeded(detections, people, None).tolist() == [True, False, False]
+
+    # two images, one patch each at x 100..164 (a unit matrix shifted): a stop sign centred on it, or beside it
+    matrix = torch.eye(3).repeat(2, 1, 1)
+    matrix[:, 0, 2], matrix[:, 1, 2] = 100.0, 100.0
+    placed = Placed(matrix, torch.ones(2, 1, dtype=torch.bool), 64)
+    signs = [torch.tensor([[110.0, 110, 150, 150, 0.40, stop]]), torch.tensor([[10.0, 10, 50, 50, 0.90, stop]])]
+    appear = Appear(victim, RunConfig(goal="appear", goal_class="stop sign"))
+    assert appear.succeeded(signs, None, placed).tolist() == [True, False]
+    weak = [torch.tensor([[110.0, 110, 150, 150, 0.20, stop]]), torch.tensor([[110.0, 110, 150, 150, 0.9, kite]])]
+    assert appear.succeeded(weak, None, placed).tolist() == [False, False]

@@ -33,8 +33,9 @@ class Anywhere(Placement):
     def base(self, scenes, params):
         h, w = scenes.images.shape[-2:]
         margin = self.margin(scenes)
-        span = torch.tensor([w - 2 * margin, h - 2 * margin], device=params.location.device)
-        centre = margin + params.location * span  # (B,2)
+        # scalars only: a tensor made from Python values here would be a host-to-device copy every step
+        x, y = params.location.unbind(1)
+        centre = torch.stack([margin + x * (w - 2 * margin), margin + y * (h - 2 * margin)], 1)  # (B,2)
         s = self.side_px(scenes) / self.side
         matrix = torch.zeros(len(centre), 3, 3, device=centre.device)
         matrix[:, 0, 0] = matrix[:, 1, 1] = s

@@ -16,9 +16,9 @@ class Placed:
     def footprint(self) -> torch.Tensor:
         """(B,n,4) xyxy image px: the box around each placed artifact's four corners."""
         lo, hi = -0.5, self.side - 0.5  # artifact px are pixel centres: its edges lie half a pixel out
-        corners = torch.tensor([[lo, lo, 1], [hi, lo, 1], [hi, hi, 1], [lo, hi, 1]], dtype=self.matrix.dtype,
-                               device=self.matrix.device)
-        points = corners @ self.matrix.transpose(1, 2)  # (B*n,4,3)
+        m = self.matrix  # scalars times its columns: no tensor made from Python values (a copy) in the step
+        points = torch.stack([m[:, :, 0] * x + m[:, :, 1] * y + m[:, :, 2]
+                              for x, y in ((lo, lo), (hi, lo), (hi, hi), (lo, hi))], 1)  # (B*n,4,3)
         xy = points[..., :2] / points[..., 2:]
         box = torch.cat([xy.amin(1), xy.amax(1)], -1)
         return box.view(*self.valid.shape, 4)
