@@ -10,8 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from patchgen import eot
-from patchgen.evaluation import CONDITIONS, Evaluation, check_batch
+from patchgen.evaluation import CONDITIONS, Evaluation, check_batch, condition_artifacts, paste
 
 COLUMNS = {"top1": "top-1 accuracy", "goal_rate": "goal success"}
 NOTE = ("CLEAN: no patch. NOISE: a uniform-random patch of the same mask and size. ADV: the trained patch. Both "
@@ -24,10 +23,9 @@ def evaluate_classifier(victim, scenes, artifact, placement, goal, batch=32, see
                         keep_images=8, progress=True) -> Evaluation:
     check_batch(batch)
     device = scenes.images.device
-    adv_image = artifact().detach()
-    adv_image = patch_transform(adv_image) if patch_transform else adv_image
     generator = torch.Generator(device).manual_seed(seed)
-    patches = {"noise": torch.rand(adv_image.shape, generator=generator, device=device), "adv": adv_image}
+    patches = condition_artifacts(artifact, generator)
+    transforms = {"noise": None, "adv": patch_transform}
     correct = {c: [] for c in CONDITIONS}
     hits = {c: [] for c in CONDITIONS}
     shown = {c: [] for c in CONDITIONS}
@@ -35,11 +33,11 @@ def evaluate_classifier(victim, scenes, artifact, placement, goal, batch=32, see
     bar = tqdm(total=total * len(CONDITIONS), desc="eval", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     for start in range(0, total, batch):
         part = scenes.batch(torch.arange(start, min(start + batch, total), device=device))
-        params = placement.evaluation_params(len(part), generator)
+        params = placement.evaluation_params(len(part), generator, artifact.tiled)
         placed = placement.place(part, params)
         for condition in CONDITIONS:
-            images = part.images if condition == "clean" else eot.render(patches[condition], artifact.mask,
-                                                                         part.images, placed, params)
+            images = part.images if condition == "clean" else paste(part.images, patches[condition], placed, params,
+                                                                    transforms[condition])
             logits = victim(images)
             correct[condition].append((logits.argmax(1) == part.labels).cpu())
             hits[condition].append(goal.succeeded(logits, part, placed).cpu())

@@ -22,6 +22,7 @@ INITS = ("grey", "random")
 ADVERSARIAL = "adversarial"  # the goal's own term in loss.weights; the others are registry 'loss term's
 VANISH_SCOPES = ("image", "target")  # loss.vanish_scope: what one maximum is taken over
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes at most 64 bits
+UNORDERED_PAIRS = ("centre", "temperature")  # pairs that are not a (low, high) range: a point, a schedule
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,30 @@ class DataConfig:
 
 
 @dataclass
+class StickerPiece:
+    """One sticker of a `stickers` artifact (placement in_box): where it goes on the object and how large."""
+
+    centre: tuple[float, float] = number((0.5, 0.5), 0, 1)  # fractions of the box width and height from its top-left
+    side: float = number(0.1, 0, 1, open_low=True)  # the piece's side as a fraction of the box diagonal
+    shape: str = "square"  # square | circle | path/to/mask.png
+
+
+@dataclass
 class ArtifactConfig:
-    kind: str = "patch"
-    size: int = number(128, 8, 4096)  # pixels per side
+    kind: str = "patch"  # patch | texture | camouflage | stickers
+    size: int = number(128, 8, 4096)  # pixels per side (texture, camouflage: of the tile; stickers: of each piece)
     shape: str = "square"  # square | circle | path/to/mask.png (its alpha channel is the shape)
     init: str = "grey"  # grey | random
+    # texture, camouflage: the side of the square read from the infinite tiling at a random place per instance
+    # (0: the tile's own size); cell: tile pixels per trained value (blobs: camouflage looks natural at 8 or more)
+    crop: int = number(0, 0, 4096)
+    cell: int = number(1, 1, 256)
+    # camouflage: the palette is `colours` colours picked by k-means (CIELAB) from the reference photo; each pixel
+    # is a soft choice among them whose temperature falls from the first value to the second over training
+    reference: str = ""
+    colours: int = number(4, 2, 64)
+    temperature: tuple[float, float] = number((1.0, 0.05), 0, 100, open_low=True)
+    pieces: list[StickerPiece] = field(default_factory=list)  # stickers: one entry per piece
 
 
 @dataclass
@@ -81,6 +101,8 @@ class PlacementConfig:
     anchor_y: float = number(0.4, 0, 1)  # artifact centre, as a fraction of the box height from its top (torso)
     # anywhere: the artifact's visible (masked) area as a fraction of the image's, at a uniform random place
     area: float = number(0.1, 0, 0.5, open_low=True)
+    # torso: the region of each target box a texture covers, x1 y1 x2 y2 as fractions of the box (shirt front)
+    region: tuple[float, float, float, float] = number((0.15, 0.18, 0.85, 0.55), 0, 1)
 
 
 @dataclass
@@ -98,6 +120,10 @@ class EOTSettings:
     # Gaussian blur in artifact pixels; a sigma of 0 divides by zero in the kernel
     blur_sigma: tuple[float, float] = number((0.1, 1.0), 0, 50, open_low=True)
     colour_jitter: float = number(0.03, 0, 1)  # per-channel gain uniform ±: slack around the printer's colours
+    # cloth: a thin-plate-spline warp through tps_grid x tps_grid control points, each moved uniform ± this
+    # fraction of the artifact side (0: no warp)
+    tps: float = number(0.0, 0, 0.25)
+    tps_grid: int = number(4, 2, 16)
 
 
 @dataclass
@@ -107,6 +133,7 @@ class LossConfig:
     # term alone reaches float32's range in the sum (inf loss, nan gradient)
     weights: dict[str, float] = number(lambda: {ADVERSARIAL: 1.0, "tv": 2.5, "nps": 0.01}, 0, 1000)
     palette: str = ""  # palette file; empty: the packaged default
+    style_image: str = ""  # the style term's reference image (its feature statistics are what it matches)
     # target: each target's most confident overlapping candidate, averaged (every target gets a gradient each
     # step; holdout AP 0.16 vs 0.37 in BENCHMARKS.md) | image: the image's single most confident one
     vanish_scope: str = "target"
@@ -264,16 +291,49 @@ def check_choices(config: RunConfig, family: str) -> None:
                         f"{family}: its goals are {', '.join(fitting)}")
     if goal.needs_class and not config.goal_class:
         raise UserError(f"config key 'goal_class' is required by goal {config.goal!r} (the class it aims for)")
+    artifact = registry.entry("artifact", config.artifact.kind, "artifact.kind")
+    for key in artifact.needs:
+        if not _value_at(config, key):
+            raise UserError(f"config key '{key}' is required by artifact.kind {config.artifact.kind!r}")
     if config.placement.kind:
         registry.entry("placement", config.placement.kind, "placement.kind")
-    registry.entry("artifact", config.artifact.kind, "artifact.kind")
+    placement = placement_kind(config)
+    if placement not in artifact.placements:
+        allowed = ", ".join(p for p in artifact.placements if p)
+        raise UserError(f"config key 'placement.kind' = {placement!r} cannot hold artifact.kind "
+                        f"{config.artifact.kind!r}: use one of {allowed}")
+    if registry.PLUGINS["placement"][placement].on_boxes and not registry.PLUGINS["family"][family].on_boxes:
+        raise UserError(f"config key 'placement.kind' = {placement!r} puts the artifact on target boxes, but a "
+                        f"{family}'s images have none: use anywhere")
     for term in config.loss.weights:
         if term != ADVERSARIAL:
             registry.entry("loss term", term, f"loss.weights.{term}")
     _one_of(config.data.labels, LABEL_MODES, "data.labels")
     _one_of(config.artifact.init, INITS, "artifact.init")
-    if config.artifact.shape not in SHAPES:
-        check_mask_file(config.artifact.shape)
+    for key, shape in [("artifact.shape", config.artifact.shape),
+                       *((f"artifact.pieces[{i}].shape", p.shape) for i, p in enumerate(config.artifact.pieces))]:
+        if shape not in SHAPES:
+            check_mask_file(shape, key)
+    if config.artifact.reference:
+        check_image_file(config.artifact.reference, "artifact.reference")
+    if config.loss.weights.get("style"):
+        if not config.loss.style_image:
+            raise UserError("config key 'loss.style_image' is required when loss.weights.style is above 0")
+        check_image_file(config.loss.style_image, "loss.style_image")
+    if config.artifact.size % config.artifact.cell:
+        raise UserError(f"config key 'artifact.size' = {config.artifact.size} must be a multiple of artifact.cell "
+                        f"= {config.artifact.cell}")
+    x1, y1, x2, y2 = config.placement.region
+    if not (x1 < x2 and y1 < y2):
+        raise UserError(f"config key 'placement.region' = {list(config.placement.region)} must be x1 y1 x2 y2 "
+                        f"with x1 < x2 and y1 < y2 (fractions of the box)")
+
+
+def _value_at(config, key: str):
+    value = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _one_of(value, allowed, key: str) -> None:
@@ -281,24 +341,36 @@ def _one_of(value, allowed, key: str) -> None:
         raise UserError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
 
 
-def check_mask_file(shape: str) -> None:
+def check_mask_file(shape: str, key: str = "artifact.shape") -> None:
     """A shape that is not square or circle is a mask image: it must exist, decode and hold a shape in its alpha
     (read now: small, and a bad one is found before any model loads)."""
     from patchgen.mask_file import mask_alpha
 
     path = Path(shape).expanduser()
     if not path.is_file():
-        raise UserError(f"config key 'artifact.shape' must be one of {', '.join(SHAPES)} or the path of a PNG "
+        raise UserError(f"config key '{key}' must be one of {', '.join(SHAPES)} or the path of a PNG "
                         f"whose alpha is the shape; no such file: {shape}")
     try:
         mask_alpha(path)
     except UserError as err:
-        raise UserError(f"config key 'artifact.shape': {err}") from None
+        raise UserError(f"config key '{key}': {err}") from None
+
+
+def check_image_file(path: str, key: str) -> None:
+    """An image the run reads (a reference photo): it must exist and decode, checked before any model loads."""
+    from patchgen.image_io import read_image
+
+    try:
+        read_image(path)
+    except UserError as err:
+        raise UserError(f"config key '{key}': {err}") from None
 
 
 def placement_kind(config: RunConfig) -> str:
-    """The placement in force: the config's, else the goal's own."""
-    return config.placement.kind or registry.PLUGINS["goal"][config.goal].placement
+    """The placement in force: the config's, else the artifact's own (stickers in a box, a texture on the torso),
+    else the goal's own."""
+    own = registry.PLUGINS["artifact"][config.artifact.kind].placements[0]
+    return config.placement.kind or own or registry.PLUGINS["goal"][config.goal].placement
 
 
 def check_ranges(section, prefix: str = "") -> None:
@@ -307,6 +379,10 @@ def check_ranges(section, prefix: str = "") -> None:
         key, value = prefix + f.name, getattr(section, f.name)
         if dataclasses.is_dataclass(value):
             check_ranges(value, key + ".")
+            continue
+        if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            for i, item in enumerate(value):
+                check_ranges(item, f"{key}[{i}].")
             continue
         allowed = f.metadata.get("range")
         if allowed is None:
@@ -318,10 +394,14 @@ def check_ranges(section, prefix: str = "") -> None:
                 if item not in allowed:
                     raise UserError(f"config key '{key}.{name}' = {_shown(item)} is out of range: it must be a "
                                     f"finite number {allowed}")
-        elif isinstance(value, tuple):
+        elif isinstance(value, tuple) and len(value) == 2 and f.name not in UNORDERED_PAIRS:  # a (low, high) range
             if not (all(v in allowed for v in value) and value[0] <= value[1]):
                 raise UserError(f"config key '{key}' = {list(value)} is out of range: both ends must be finite "
                                 f"and {allowed}, low <= high")
+        elif isinstance(value, tuple):
+            if not all(v in allowed for v in value):
+                raise UserError(f"config key '{key}' = {list(value)} is out of range: every value must be finite "
+                                f"and {allowed}")
         elif value not in allowed:
             kind = "a finite number" if isinstance(value, float) else "an integer"
             raise UserError(f"config key '{key}' = {_shown(value)} is out of range: it must be {kind} {allowed}")
@@ -346,8 +426,13 @@ def make_paths_absolute(config: RunConfig) -> None:
     config.data.train = _absolute(config.data.train)
     config.data.val = _absolute(config.data.val)
     config.loss.palette = _absolute(config.loss.palette)
+    config.artifact.reference = _absolute(config.artifact.reference)
+    config.loss.style_image = _absolute(config.loss.style_image)
     if config.artifact.shape not in SHAPES:
         config.artifact.shape = _absolute(config.artifact.shape)
+    for piece in config.artifact.pieces:
+        if piece.shape not in SHAPES:
+            piece.shape = _absolute(piece.shape)
 
 
 def to_dict(config: RunConfig) -> dict:

@@ -11,10 +11,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from patchgen import eot
 from patchgen.average_precision import average_precision, recall_at
 from patchgen.data import Scenes
-from patchgen.evaluation import CONDITIONS, Evaluation, check_batch
+from patchgen.evaluation import CONDITIONS, Evaluation, check_batch, condition_artifacts, paste
 
 CLEAN_REFERENCE_CONF = 0.25  # clean detections at or above this confidence are the 'clean' reference boxes
 RECALL_CONF = 0.25
@@ -23,25 +22,18 @@ COLUMNS = {"ap50_labels": "AP@0.5 vs labels", "recall25": "recall@0.25 vs labels
            "goal_rate": "goal success"}
 
 
-def paste(images, artifact_image, mask, placed, params):
-    """The artifact at its placement with evaluation's params (no photometric randomness)."""
-    return eot.render(artifact_image, mask, images, placed, params)
-
-
 @torch.no_grad()
 def evaluate(victim, scenes, artifact, class_ids, placement, goal=None, batch=8, seed=0, patch_transform=None,
              keep_images=4, progress=True, conditions=CONDITIONS) -> Evaluation:
-    """artifact: a Patch; placement: a Placement (patchgen.placements.placement_for); goal: the run's Goal, for
-    its success rate (None: AP and recall only); patch_transform: optional callable on the artifact's (3,S,S)
-    image (e.g. a simulated print)."""
+    """artifact: any artifact kind (patchgen.artifacts); placement: a Placement (patchgen.placements.placement_for);
+    goal: the run's Goal, for its success rate (None: AP and recall only); patch_transform: optional callable on
+    what the artifact pastes, (3,S,S) or (n,3,S,S) (e.g. a simulated print)."""
     check_batch(batch)
     conditions = [c for c in CONDITIONS if c in conditions]  # clean first: the other passes need its boxes
     device = scenes.images.device
-    adv_image = artifact().detach()
-    adv_image = patch_transform(adv_image) if patch_transform else adv_image
     generator = torch.Generator(device).manual_seed(seed)
-    noise_image = torch.rand(adv_image.shape, generator=generator, device=device)
-    patches = {"noise": noise_image, "adv": adv_image}
+    patches = condition_artifacts(artifact, generator)
+    transforms = {"noise": None, "adv": patch_transform}
     wanted = torch.tensor(class_ids, device=device)
     detections = {c: [] for c in conditions}
     detections_on_clean = {c: [] for c in conditions}
@@ -53,12 +45,12 @@ def evaluate(victim, scenes, artifact, class_ids, placement, goal=None, batch=8,
     for start in range(0, total, batch):
         index = torch.arange(start, min(start + batch, total), device=device)
         part = scenes.batch(index)
-        params = placement.evaluation_params(len(part) * placement.slots(part), generator)
+        params = placement.evaluation_params(len(part) * placement.slots(part), generator, artifact.tiled)
         placed = placement.place(part, params)  # the same places for NOISE and ADV
         on_clean = on_clean_placed = None
         for condition in conditions:
-            images = part.images if condition == "clean" else paste(part.images, patches[condition], artifact.mask,
-                                                                    placed, params)
+            images = part.images if condition == "clean" else paste(part.images, patches[condition], placed, params,
+                                                                    transforms[condition])
             found = victim.detect(images, conf=0.001, iou=0.6)
             detections[condition].extend(of_classes(found, wanted))
             if goal is not None:
@@ -69,10 +61,11 @@ def evaluate(victim, scenes, artifact, class_ids, placement, goal=None, batch=8,
                 shown_found[condition].extend(d.cpu().numpy() for d in found[: len(take)])
             if condition == "clean":  # Thys et al.'s protocol: the patch on every clean detection, labelled or not
                 on_clean = on_boxes(part, detections["clean"][start:])
-                clean_params = placement.evaluation_params(len(part) * placement.slots(on_clean), generator)
+                clean_params = placement.evaluation_params(len(part) * placement.slots(on_clean), generator,
+                                                           artifact.tiled)
                 on_clean_placed = (placement.place(on_clean, clean_params), clean_params)
             elif on_clean is not None:
-                images = paste(on_clean.images, patches[condition], artifact.mask, *on_clean_placed)
+                images = paste(on_clean.images, patches[condition], *on_clean_placed, transforms[condition])
                 detections_on_clean[condition].extend(of_classes(victim.detect(images, conf=0.001, iou=0.6), wanted))
             bar.update(len(index))
     bar.close()
@@ -96,11 +89,12 @@ def evaluate(victim, scenes, artifact, class_ids, placement, goal=None, batch=8,
     return Evaluation(table, COLUMNS, grid, detections, NOTE)
 
 
-NOTE = (f"CLEAN: no patch. NOISE: a uniform-random patch of the same shape at the same placement. ADV: the trained "
-        f"patch. Against labels the patch sits on each labelled target; against clean detections (Thys et al.'s "
-        f"protocol) it sits on each clean detection at confidence >= {CLEAN_REFERENCE_CONF}. Goal success: vanish, "
-        f"the share of targets no longer found; mislabel, of targets found as the goal class; appear, of patches "
-        f"detected as the goal class (confidence >= 0.25).")
+NOTE = (f"CLEAN: no artifact. NOISE: a random artifact of the same kind and shape at the same placement (a patch or "
+        f"sticker: uniform-random pixels; a texture: random values of the same grain; a camouflage: random blobs "
+        f"of its palette). ADV: the trained artifact. Against labels the artifact sits on each labelled target; "
+        f"against clean detections (Thys et al.'s protocol) on each clean detection at confidence >= "
+        f"{CLEAN_REFERENCE_CONF}. Goal success: vanish, the share of targets no longer found; mislabel, of targets "
+        f"found as the goal class; appear, of artifacts detected as the goal class (confidence >= 0.25).")
 
 
 def of_classes(detections, wanted) -> list[np.ndarray]:

@@ -17,6 +17,10 @@ class Plugin:
     placement: str = ""  # goals: the placement used when the config names none
     needs_class: bool = False  # goals: goal_class must name a class of the victim
     uses_targets: bool = False  # goals: only images with target boxes are trained on
+    placements: tuple = ()  # artifacts: the placements that can hold it, its own default first
+    needs: tuple = ()  # artifacts: the config keys it cannot do without
+    on_boxes: bool = False  # placements: puts the artifact on target boxes; families: scenes hold such boxes
+    exporter: str = ""  # artifacts: "module:function" that writes its print files (`patchgen export`)
 
 
 PLUGINS = {
@@ -28,18 +32,29 @@ PLUGINS = {
         "targeted": Plugin("patchgen.goals.targeted:Targeted", "classifier", "anywhere", True),
     },
     "placement": {
-        "on_targets": Plugin("patchgen.placements.on_targets:OnTargets"),
+        "on_targets": Plugin("patchgen.placements.on_targets:OnTargets", on_boxes=True),
         "anywhere": Plugin("patchgen.placements.anywhere:Anywhere"),
+        "torso": Plugin("patchgen.placements.torso:Torso", on_boxes=True),
+        "in_box": Plugin("patchgen.placements.in_box:InBox", on_boxes=True),
     },
     "artifact": {
-        "patch": Plugin("patchgen.artifacts.patch:Patch"),
+        # a patch takes the goal's own placement (on the targets, or anywhere for phantoms and classifiers)
+        "patch": Plugin("patchgen.artifacts.patch:Patch", placements=("", "on_targets", "anywhere"),
+                        exporter="printing.export:export_run"),
+        "texture": Plugin("patchgen.artifacts.texture:Texture", placements=("torso", "on_targets", "anywhere"),
+                          exporter="printing.texture_export:export_texture"),
+        "camouflage": Plugin("patchgen.artifacts.camouflage:Camouflage", placements=("torso", "on_targets", "anywhere"),
+                             needs=("artifact.reference",), exporter="printing.texture_export:export_texture"),
+        "stickers": Plugin("patchgen.artifacts.stickers:Stickers", placements=("in_box",), needs=("artifact.pieces",),
+                           exporter="printing.sticker_export:export_stickers"),
     },
     "loss term": {
         "tv": Plugin("patchgen.terms.total_variation:TotalVariation"),
         "nps": Plugin("patchgen.terms.printability:Printability"),
+        "style": Plugin("patchgen.terms.style:Style"),
     },
     "family": {
-        "detector": Plugin("patchgen.families.detector:DetectorFamily"),
+        "detector": Plugin("patchgen.families.detector:DetectorFamily", on_boxes=True),
         "classifier": Plugin("patchgen.families.classifier:ClassifierFamily"),
     },
 }
@@ -59,5 +74,10 @@ def entry(kind: str, name: str, key: str) -> Plugin:
 
 def get(kind: str, name: str):
     """The plug-in's class or function, imported now."""
-    module, _, attribute = PLUGINS[kind][name].where.partition(":")
+    return load(PLUGINS[kind][name].where)
+
+
+def load(where: str):
+    """"package.module:attribute", imported now."""
+    module, _, attribute = where.partition(":")
     return getattr(importlib.import_module(module), attribute)

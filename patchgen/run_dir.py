@@ -25,6 +25,8 @@ METRICS = "metrics.jsonl"
 SIDECAR = "patch.json"  # what the artifact is and how it was made (keys: see artifact_sidecar)
 ARTIFACT_PNG = "patch.png"  # RGBA: the artifact's colours, its alpha the shape
 ARTIFACT_TENSORS = "patch.safetensors"  # the trained parameters themselves
+STICKER_PNG = "sticker_{}.png"  # a sticker set's piece K, RGBA (patch.png is then a contact sheet of them)
+RENDERS_PNG = "renders.png"  # the artifact under EOT on training scenes, as the victim saw it
 LOSS_PLOT = "loss.png"
 EVAL = "eval"
 EXPORT = "export"
@@ -92,8 +94,10 @@ def run_config(run_dir) -> RunConfig:
 # the artifact's sidecar
 
 
-def artifact_sidecar(config: RunConfig, victim, step: int, metrics: dict, data: dict, placement: str) -> dict:
-    """RUN/patch.json as training writes it: the keys train, eval, export and capture read."""
+def artifact_sidecar(config: RunConfig, victim, step: int, metrics: dict, data: dict, placement: str,
+                     artifact_keys: dict | None = None) -> dict:
+    """RUN/patch.json as training writes it: the keys train, eval, export and capture read; artifact_keys are the
+    artifact kind's own (its sidecar(): a texture's tile_px, a camouflage's palette, a sticker set's pieces)."""
     return {
         "artifact": config.artifact.kind, "size_px": config.artifact.size, "shape": config.artifact.shape,
         "victim": config.victim, "family": victim.family, "goal": config.goal, "goal_class": config.goal_class,
@@ -101,7 +105,7 @@ def artifact_sidecar(config: RunConfig, victim, step: int, metrics: dict, data: 
         "imgsz": victim.imgsz, "step": step, "metrics": metrics,
         "placement": {"kind": placement, "scale": config.placement.scale, "anchor_y": config.placement.anchor_y,
                       "area": config.placement.area},
-        "data": data, "physical_size_mm": None, "config": to_dict(config),
+        "data": data, "physical_size_mm": None, "config": to_dict(config), **(artifact_keys or {}),
     }  # fmt: skip
 
 

@@ -61,8 +61,7 @@ class Setup:
                                                          quiet=quiet)
         self.scenes = scenes.to(self.device)
         self.generator = torch.Generator(self.device).manual_seed(config.train.seed)
-        art = config.artifact
-        self.artifact = registry.get("artifact", art.kind)(art.size, art.shape, art.init, self.generator)
+        self.artifact = registry.get("artifact", config.artifact.kind).from_config(config.artifact, self.generator)
         self.artifact = self.artifact.to(self.device)
         self.placement_kind = placement_kind(config)
         self.placement = placement_for(config, self.artifact)
@@ -81,13 +80,13 @@ class Setup:
         """The loss for one batch and one draw of EOT params: (total, {term: value}) with the goal's own
         term under 'adversarial', each before its weight."""
         scenes = self.scenes.batch(batch_index)
-        image = self.artifact()
         placed = self.placement.place(scenes, params)
         with self.autocast:
-            rendered = eot.render(image, self.artifact.mask, scenes.images, placed, params, self.colour_model,
-                                  self.window)
+            image, mask = self.artifact.appearance(params)
+            rendered = eot.render(image, mask, scenes.images, placed, params, self.colour_model, self.window)
             adversarial = self.goal.loss(self.model(rendered), scenes, placed).float().mean()
-        parts = {ADVERSARIAL: adversarial, **{name: term(image) for name, term in self.terms.items()}}
+        printable = self.artifact() if self.terms else None  # what the terms judge: the patch, tile or pieces
+        parts = {ADVERSARIAL: adversarial, **{name: term(printable) for name, term in self.terms.items()}}
         total = sum(self.weights.get(name, 0.0) * value for name, value in parts.items())
         return total, parts
 
@@ -95,7 +94,8 @@ class Setup:
         """Batch indices and EOT params for one step, from the run's one generator (replayable)."""
         cfg = self.config
         index = torch.randint(len(self.scenes), (cfg.train.batch,), generator=self.generator, device=self.device)
-        params = eot.sample(cfg.train.batch * self.slots, self.generator, cfg.eot, cfg.artifact.size)
+        params = eot.sample(cfg.train.batch * self.slots, self.generator, cfg.eot, self.artifact.mask.shape[-1],
+                            self.artifact.tiled)
         return index, params
 
 
@@ -145,6 +145,7 @@ def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final)
+            setup.artifact.at_step(step / cfg.steps)
             index, params = setup.draw()
             total, parts = setup.step_loss(index, params)
             optimizer.zero_grad(set_to_none=True)
@@ -179,14 +180,17 @@ def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool
 
 def finish(run_dir: Path, setup: Setup, steps: int) -> None:
     from patchgen.plots import plot_loss_curve
+    from patchgen.previews import save_renders
 
     metrics = run_files.read_metrics(run_dir)
     report = setup.data_report
     sidecar = run_files.artifact_sidecar(setup.config, setup.victim, steps, metrics[-1] if metrics else {},
-                                         {"folder": setup.config.data.train, **report.to_dict()}, setup.placement_kind)
+                                         {"folder": setup.config.data.train, **report.to_dict()}, setup.placement_kind,
+                                         setup.artifact.sidecar())
     run_files.save_artifact(run_dir, setup.artifact, sidecar)
     if metrics:
         plot_loss_curve(metrics, run_dir / run_files.LOSS_PLOT)
+    save_renders(setup, run_dir / run_files.RENDERS_PNG)
     skipped = f", {len(report.skipped)} unreadable images skipped" if report.skipped else ""
     print(f"run: {run_dir}: {steps} steps, final adversarial loss "
           f"{sidecar['metrics'].get('adversarial', float('nan')):.4f}{skipped}", file=sys.stderr)

@@ -8,6 +8,7 @@ import numpy as np
 from patchgen import registry, run_dir
 from patchgen.errors import UserError, require_file
 from patchgen.image_io import read_image
+from patchgen.tensor_file import read_tensors
 
 
 def load_artifact(path):
@@ -22,8 +23,11 @@ def load_artifact(path):
             return registry.get("artifact", kind).load_tensors(tensors)
         path = path / run_dir.ARTIFACT_PNG
     require_file(path, "artifact")
-    if path.suffix == ".safetensors":
-        return registry.get("artifact", "patch").load_tensors(path)
+    if path.suffix == ".safetensors":  # the kinds after patch name themselves in the file
+        kind = read_tensors(path, "artifact")[1].get("kind", "patch")
+        if kind not in registry.PLUGINS["artifact"]:
+            raise UserError(f"{path}: artifact kind {kind!r} is not one of {', '.join(registry.PLUGINS['artifact'])}")
+        return registry.get("artifact", kind).load_tensors(path)
     return artifact_from_image(path)
 
 

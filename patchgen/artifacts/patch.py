@@ -6,12 +6,13 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from patchgen.artifacts.base import Artifact
 from patchgen.artifacts.masks import shape_mask
 from patchgen.atomic import atomic_save
 from patchgen.tensor_file import read_tensors
 
 
-class Patch(torch.nn.Module):
+class Patch(Artifact):
     kind = "patch"
 
     def __init__(self, size: int, shape: str = "square", init: str = "grey", generator=None):
@@ -25,6 +26,10 @@ class Patch(torch.nn.Module):
         self.register_buffer("mask", shape_mask(shape, size))
         self.shape_name = shape
 
+    @classmethod
+    def from_config(cls, artifact, generator) -> "Patch":
+        return cls(artifact.size, artifact.shape, artifact.init, generator)
+
     @property
     def size(self) -> int:
         return self.logits.shape[-1]
@@ -36,9 +41,12 @@ class Patch(torch.nn.Module):
     def set_image(self, rgb01: torch.Tensor):
         self.logits.copy_(torch.logit(rgb01.clamp(1e-3, 1 - 1e-3)))
 
-    def rgba_uint8(self) -> np.ndarray:
-        rgba = torch.cat([self().detach(), self.mask], 0).clamp(0, 1).cpu()
-        return (rgba.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    def random_like(self, generator) -> "Patch":
+        """Uniform-random pixels in the same shape."""
+        noise = Patch(self.size).to(self.mask.device)
+        noise.set_image(torch.rand(3, self.size, self.size, generator=generator, device=generator.device))
+        noise.mask.copy_(self.mask)
+        return noise
 
     def save_files(self, tensors_path, png_path) -> None:
         tensors = {"logits": self.logits.detach().cpu().contiguous(), "mask": self.mask.cpu().contiguous()}

@@ -23,6 +23,9 @@ class Params:
     blur_sigma: torch.Tensor  # (n,)
     colour_gain: torch.Tensor  # (n,3)
     location: torch.Tensor  # (n,2) uniform [0,1]: where a placement that chooses its own place puts it (anywhere)
+    # (n,G*G,2) thin-plate-spline control point offsets, fraction of side (G = 0 when there is no cloth warp)
+    tps: torch.Tensor
+    crop: torch.Tensor  # (n,2) uniform [0,1): where a tiled artifact's crop starts in its tile (x, y)
 
     def __len__(self):
         return self.angle.shape[0]
@@ -35,8 +38,10 @@ def _uniform(n, low, high, generator, device, *shape):
     return low + (high - low) * torch.rand(n, *shape, generator=generator, device=device)
 
 
-def sample(n: int, generator: torch.Generator, settings: EOTSettings, artifact_px: int) -> Params:
-    """n instances' worth of transformation parameters, on the generator's device."""
+def sample(n: int, generator: torch.Generator, settings: EOTSettings, artifact_px: int, tiled: bool = False) -> Params:
+    """n instances' worth of transformation parameters, on the generator's device. The cloth warp's offsets are
+    drawn only when eot.tps asks for one and the crops only for a `tiled` artifact (a texture), so a patch run
+    draws exactly what it drew before they existed: its steps, and a resumed run's, stay as they were."""
     device = generator.device
     rot = settings.rotation_deg * torch.pi / 180
 
@@ -54,6 +59,9 @@ def sample(n: int, generator: torch.Generator, settings: EOTSettings, artifact_p
         blur_sigma=u(*settings.blur_sigma),
         colour_gain=u(1 - settings.colour_jitter, 1 + settings.colour_jitter, 3),
         location=u(0, 1, 2),
+        tps=u(-settings.tps, settings.tps, settings.tps_grid**2, 2) if settings.tps else torch.zeros(n, 0, 2,
+                                                                                                   device=device),
+        crop=u(0, 1, 2) if tiled else torch.zeros(n, 2, device=device),
     )
 
 
@@ -64,4 +72,5 @@ def identity(n: int, artifact_px: int, device="cpu") -> Params:
                   corners=torch.zeros(n, 4, 2, device=device), brightness=zeros, contrast=ones,
                   noise=torch.zeros(n, 3, artifact_px, artifact_px, device=device),
                   blur_sigma=torch.full((n,), 1e-3, device=device), colour_gain=torch.ones(n, 3, device=device),
-                  location=torch.full((n, 2), 0.5, device=device))
+                  location=torch.full((n, 2), 0.5, device=device), tps=torch.zeros(n, 0, 2, device=device),
+                  crop=torch.zeros(n, 2, device=device))

@@ -1,15 +1,16 @@
 """Expectation over transformation, part 2: apply sampled params to an artifact and paste it into scenes.
 
-Photometric parts are batched tensor ops on the artifact; the geometric parts (placement, rotation, scale,
-translation, perspective) compose into one 3x3 matrix per instance (patchgen.placements) and one warp. Each
-instance is warped into a small window around its placement, not the whole image, and composited with one
-gather/scatter per slot."""
+Photometric parts are batched tensor ops on the artifact; the cloth warp (a thin-plate spline, when eot.tps asks
+for one) bends it in its own pixels; the geometric parts (placement, rotation, scale, translation, perspective)
+compose into one 3x3 matrix per instance (patchgen.placements) and one warp. Each instance is warped into a small
+window around its placement, not the whole image, and composited with one gather/scatter per slot."""
 
 import math
 
 import kornia
 import torch
 
+from patchgen.eot.cloth import cloth_warp
 from patchgen.eot.params import EOTSettings, Params
 from patchgen.eot.warp import warp_into_image
 
@@ -37,9 +38,10 @@ def jitter_matrix(params: Params, side: int) -> torch.Tensor:
 
 
 def photometric(artifact: torch.Tensor, params: Params, colour_model=None) -> torch.Tensor:
-    """(3,S,S) -> (n,3,S,S): printer colours, colour slack, lighting, sensor noise, defocus."""
+    """(3,S,S), or (n,3,S,S) one per instance -> (n,3,S,S): printer colours, colour slack, lighting, sensor noise,
+    defocus."""
     printed = colour_model(artifact) if colour_model is not None else artifact
-    x = printed.unsqueeze(0) * params.colour_gain[:, :, None, None]
+    x = printed * params.colour_gain[:, :, None, None]
     x = x * params.contrast[:, None, None, None] + params.brightness[:, None, None, None]
     x = (x + params.noise).clamp(0, 1)
     sigma = params.blur_sigma[:, None].expand(-1, 2)
@@ -50,7 +52,8 @@ def reach(side: float, settings: EOTSettings) -> float:
     """The farthest any pixel of an artifact placed `side` px wide gets from its placement's centre under these
     ranges (the largest scale, the farthest corner after perspective, at any rotation, plus the shift)."""
     grown = side * max(settings.scale)
-    return grown * (math.sqrt(2) / 2 * (1 + 2 * settings.perspective)) + side * settings.translate * math.sqrt(2)
+    corner = grown * (math.sqrt(2) / 2 * (1 + 2 * settings.perspective + 2 * settings.tps))  # a warp moves it too
+    return corner + side * settings.translate * math.sqrt(2)
 
 
 def window_size(reach_px: float) -> int:
@@ -61,6 +64,8 @@ def window_size(reach_px: float) -> int:
 def render(artifact: torch.Tensor, mask: torch.Tensor, images: torch.Tensor, placed, params: Params,
            colour_model=None, window: int | None = None) -> torch.Tensor:
     """Paste one transformed artifact into each valid slot of placed (B*n instances, n slots per image).
+    artifact (3,S,S) and mask (1,S,S) are the same for every instance, or (B*n,3,S,S) and (B*n,1,S,S) one each
+    (a texture's crops, a sticker set's pieces: an artifact's `appearance(params)`).
     window: see window_size(); None sizes it from these footprints (a host sync: fine outside the training step,
     where Setup passes one computed once from the run's own ranges)."""
     b, n = placed.valid.shape
@@ -72,7 +77,7 @@ def render(artifact: torch.Tensor, mask: torch.Tensor, images: torch.Tensor, pla
     k = min(int(window), h, w)
     rgb = photometric(artifact, params, colour_model)
     # premultiplied alpha: warping blends edges with zeros, which then composites without dark fringes
-    rgba = torch.cat([rgb * mask, mask.expand(len(params), 1, side, side)], 1)
+    rgba = cloth_warp(torch.cat([rgb * mask, mask.expand(len(params), 1, side, side)], 1), params.tps)
     matrix = placed.matrix
     centre = matrix[:, :, :2].sum(-1) * (side / 2) + matrix[:, :, 2]  # matrix @ (side/2, side/2, 1)
     corner = (centre[:, :2] / centre[:, 2:] - k / 2).floor()

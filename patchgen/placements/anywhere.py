@@ -49,10 +49,10 @@ class Anywhere(Placement):
     def window(self, scenes) -> int:
         return eot.window_size(self.margin(scenes))
 
-    def evaluation_params(self, n, generator):
+    def evaluation_params(self, n, generator, tiled=False):
         """No photometric randomness, but a random place and rotation per image, as in training (the patch is
         judged anywhere in the image, not at one lucky spot); seeded, so every condition sees the same places."""
-        params = super().evaluation_params(n, generator)
+        params = super().evaluation_params(n, generator, tiled)
         rotation = self.config.eot.rotation_deg * math.pi / 180
         params.location = torch.rand(n, 2, generator=generator, device=generator.device)
         params.angle = (torch.rand(n, generator=generator, device=generator.device) * 2 - 1) * rotation

@@ -24,6 +24,22 @@ class Placed:
         return box.view(*self.valid.shape, 4)
 
 
+def box_homography(cx, cy, sx, sy, artifact_px: int) -> torch.Tensor:
+    """(…) tensors -> (…,3,3): artifact px -> image px, the artifact's centre at (cx, cy), each artifact px sx
+    image px wide and sy high. Artifact px are pixel centres, so the artifact's centre is (px - 1) / 2."""
+    zero, one = torch.zeros_like(sx), torch.ones_like(sx)
+    middle = (artifact_px - 1) / 2
+    rows = [sx, zero, cx - sx * middle, zero, sy, cy - sy * middle, zero, zero, one]
+    return torch.stack(rows, -1).reshape(*sx.shape, 3, 3)
+
+
+def boxes_or_unit(boxes: torch.Tensor, valid: torch.Tensor, side: int) -> torch.Tensor:
+    """Empty slots get a unit box: a zero-size box has a singular homography, and NaN * 0 is still NaN."""
+    unit_box = torch.zeros_like(boxes)
+    unit_box[..., 2:] = side
+    return torch.where(valid[..., None], boxes, unit_box)
+
+
 class Placement:
     """Subclasses give slots(scenes) and base(scenes, params) -> ((B*n,3,3) artifact px -> image px before the
     EOT jitter, (B,n) valid); the jitter composes on the artifact side of it."""
@@ -51,6 +67,10 @@ class Placement:
         base, valid = self.base(scenes, params)
         return Placed(base @ eot.jitter_matrix(params, self.side), valid, self.side)
 
-    def evaluation_params(self, n: int, generator: torch.Generator) -> eot.Params:
-        """Digital evaluation's params: no randomness at all (the artifact exactly at its placement)."""
-        return eot.identity(n, self.side, generator.device)
+    def evaluation_params(self, n: int, generator: torch.Generator, tiled: bool = False) -> eot.Params:
+        """Digital evaluation's params: no randomness (the artifact exactly at its placement), except a tiled
+        artifact's crops: any square of its tiling must work, so each instance shows a random one (seeded)."""
+        params = eot.identity(n, self.side, generator.device)
+        if tiled:
+            params.crop = torch.rand(n, 2, generator=generator, device=generator.device)
+        return params

@@ -4,21 +4,15 @@
 import torch
 
 from patchgen import eot
-from patchgen.placements.base import Placement
+from patchgen.placements.base import Placement, box_homography, boxes_or_unit
 
 
 def torso_homography(boxes: torch.Tensor, artifact_px: int, scale: float = 0.2, anchor_y: float = 0.4):
     """(…,4) xyxy boxes -> (…,3,3): the artifact centred at (box centre x, top + anchor_y x height), its side
     `scale` x the box diagonal."""
     x1, y1, x2, y2 = boxes.unbind(-1)
-    side = scale * torch.hypot(x2 - x1, y2 - y1)
-    cx, cy = (x1 + x2) / 2, y1 + anchor_y * (y2 - y1)
-    s = side / artifact_px
-    zero, one = torch.zeros_like(s), torch.ones_like(s)
-    # image = s * (artifact - its centre) + box centre; artifact px are pixel centres, so its centre is (px-1)/2
-    middle = (artifact_px - 1) / 2
-    rows = [s, zero, cx - s * middle, zero, s, cy - s * middle, zero, zero, one]
-    return torch.stack(rows, -1).reshape(*boxes.shape[:-1], 3, 3)
+    s = scale * torch.hypot(x2 - x1, y2 - y1) / artifact_px
+    return box_homography((x1 + x2) / 2, y1 + anchor_y * (y2 - y1), s, s, artifact_px)
 
 
 class OnTargets(Placement):
@@ -26,11 +20,8 @@ class OnTargets(Placement):
         return scenes.mask.shape[1]
 
     def base(self, scenes, params):
-        boxes, valid = scenes.boxes, scenes.mask
-        # empty slots get a unit box: a zero-size box has a singular homography, and NaN * 0 is still NaN
-        unit_box = torch.zeros_like(boxes)
-        unit_box[..., 2:] = self.side
-        boxes = torch.where(valid[..., None], boxes, unit_box)
+        valid = scenes.mask
+        boxes = boxes_or_unit(scenes.boxes, valid, self.side)
         placement = self.config.placement
         return torso_homography(boxes.reshape(-1, 4), self.side, placement.scale, placement.anchor_y), valid
 

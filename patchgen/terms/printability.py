@@ -11,4 +11,4 @@ class Printability:
         self.palette = load_palette(config.loss.palette or None).to(device)
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return non_printability_score(image, self.palette)
+        return non_printability_score(image, self.palette).mean()  # a sticker set's pieces: their mean
