@@ -10,13 +10,23 @@ from patchgen.errors import UserError
 
 
 def add_commands(subparsers) -> None:
-    exp = subparsers.add_parser("export", help="the trained artifact as a PDF (and PNG) at exact physical size")
+    exp = subparsers.add_parser("export", help="the trained artifact's print files at exact physical size: a patch "
+                                               "as PDF (and PNG), a texture as a tile PNG and a sheet PDF, stickers "
+                                               "as a PDF with a placement guide")
     exp.add_argument("run", help=f"run directory holding {run_files.ARTIFACT_PNG} and {run_files.SIDECAR}")
-    exp.add_argument("--size", required=True, help="longer side (30cm, 300mm, 12in) or both (30x20cm)")
-    exp.add_argument("--dpi", type=int, default=300, help="resolution of the PNG for print shops (default 300)")
+    exp.add_argument("--size", required=True,
+                     help="what it measures depends on the run's artifact: patch: the artifact, its longer side "
+                          "(30cm, 300mm, 12in) or both (30x20cm); texture, camouflage: the repeat, one square tile's "
+                          "side (10cm); stickers: the object they go on, width x height (60x170cm), each piece "
+                          "then its share of the object's diagonal")
+    exp.add_argument("--dpi", type=int, default=300,
+                     help="resolution of the PNGs for print shops (default 300): a patch's sheet, a texture's tile, "
+                          "each sticker")
     exp.add_argument("--paper", default="A4", help="A4 (default), A3, A5, A2, Letter, Legal, Tabloid")
-    exp.add_argument("--no-tile", action="store_true", help="fail instead of tiling a print larger than the paper")
-    exp.add_argument("--no-png", action="store_true", help="write the PDF only")
+    exp.add_argument("--no-tile", action="store_true",
+                     help="fail instead of tiling over pages a print larger than the paper (a patch, a texture's "
+                          "repeat, a sticker)")
+    exp.add_argument("--no-png", action="store_true", help="write the PDF only (and its .json)")
     exp.add_argument("--max-pages", type=int, default=None, metavar="N",
                      help="make a tiled print of up to N pages (default 50); a print that needs more is refused "
                           "with its page count, so a size in the wrong unit does not make thousands of pages")
@@ -46,18 +56,24 @@ def add_commands(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    from printing.export import DEFAULT_MAX_PAGES, export_run
+    """Each artifact kind names its exporter in patchgen.registry; all take the same options and say what they
+    wrote."""
+    from patchgen import registry
+    from patchgen.errors import require_folder
+    from printing.export import DEFAULT_MAX_PAGES
 
-    result = export_run(args.run, args.size, dpi=args.dpi, paper=args.paper, allow_tiling=not args.no_tile,
-                        out_dir=args.out, write_png=not args.no_png,
-                        max_pages=DEFAULT_MAX_PAGES if args.max_pages is None else args.max_pages, log=print)
-    w, h = result.size_mm
-    pages = f"{result.pages} pages (tiled)" if result.pages > 1 else "1 page"
-    print(f"wrote {result.pdf} ({w:.1f} x {h:.1f} mm, {pages})")
-    if result.png:
-        print(f"wrote {result.png} ({args.dpi} dpi)")
-    ids = ", ".join(str(i) for i in result.marker_ids)
-    print(f"wrote {result.sidecar} (marker layout with ids {ids}, and physical size)")
+    run = require_folder(args.run, "run directory")
+    kind = run_files.read_sidecar(run).get("artifact", "patch")
+    plugin = registry.PLUGINS["artifact"].get(kind)
+    if plugin is None:
+        raise UserError(f"{run / run_files.SIDECAR}: artifact kind {kind!r} is not one of "
+                        f"{', '.join(registry.PLUGINS['artifact'])}")
+    export = registry.load(plugin.exporter)
+    result = export(run, args.size, dpi=args.dpi, paper=args.paper, allow_tiling=not args.no_tile, out_dir=args.out,
+                    write_png=not args.no_png,
+                    max_pages=DEFAULT_MAX_PAGES if args.max_pages is None else args.max_pages, log=print)
+    for line in result.summary():
+        print(line)
     return 0
 
 

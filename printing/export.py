@@ -21,7 +21,7 @@ from patchgen.errors import UserError, require_file, require_folder
 from patchgen.image_io import read_image
 from printing.export_sheet import build_export_sheet
 from printing.pdf_render import pdf_bytes
-from printing.physical_size import mm_to_px, paper_size_mm, parse_size_mm
+from printing.physical_size import mm_to_px, paper_name, paper_size_mm, parse_size_mm
 from printing.raster_render import raster_size, render_raster
 from printing.run_exports import allocate_marker_ids
 from printing.tiling import alignment_marks, mark_centres, plan_pages
@@ -40,6 +40,16 @@ class ExportResult:
     size_mm: tuple[float, float]
     pages: int
     marker_ids: tuple
+    dpi: int
+
+    def summary(self) -> list[str]:
+        """What `patchgen export` prints: one line per file written."""
+        w, h = self.size_mm
+        pages = f"{self.pages} pages (tiled)" if self.pages > 1 else "1 page"
+        ids = ", ".join(str(i) for i in self.marker_ids)
+        return ([f"wrote {self.pdf} ({w:.1f} x {h:.1f} mm, {pages})"]
+                + ([f"wrote {self.png} ({self.dpi} dpi)"] if self.png else [])
+                + [f"wrote {self.sidecar} (marker layout with ids {ids}, and physical size)"])
 
 
 def on_paper(rgba: np.ndarray) -> np.ndarray:
@@ -59,13 +69,32 @@ def read_run_artifact(run_dir) -> tuple[np.ndarray, dict]:
 
 
 def caption_for(run_dir: Path, meta: dict, w: float, h: float) -> list[str]:
-    """Caption parts: run, size, victim (its file name, not a long path), targets, goal and its class, step;
-    whichever the sidecar has."""
+    """Caption parts: run, size, then run_facts."""
+    return [f"patchgen run {run_dir.resolve().name}", f"{w:.1f} x {h:.1f} mm", *run_facts(meta)]
+
+
+def run_facts(meta: dict) -> list[str]:
+    """Caption parts every print of a run carries: victim (its file name, not a long path), targets, goal and its
+    class, step; whichever the sidecar has."""
     facts = {"victim": Path(str(meta["victim"])).name if meta.get("victim") else None,
              "target": ", ".join(meta.get("target_classes") or []), "goal": meta.get("goal"),
              "goal class": meta.get("goal_class"), "step": meta.get("step")}
-    parts = [f"patchgen run {run_dir.resolve().name}", f"{w:.1f} x {h:.1f} mm"]
-    return parts + [f"{label} {value}" for label, value in facts.items() if value not in (None, "")]
+    return [f"{label} {value}" for label, value in facts.items() if value not in (None, "")]
+
+
+def export_source(run_dir: Path, meta: dict, image=run_files.ARTIFACT_PNG) -> dict:
+    """What an export's sidecar records of the run it was made from; `image`: the run file(s) it prints."""
+    return {"run": str(run_dir.resolve()), "image": image, "artifact": meta.get("artifact", "patch"),
+            "victim": meta.get("victim"), "target_classes": meta.get("target_classes"), "goal": meta.get("goal"),
+            "goal_class": meta.get("goal_class"), "step": meta.get("step")}
+
+
+def check_dpi_and_max_pages(dpi: int, max_pages: int) -> None:
+    """The options every kind's export takes, checked before it reads the run."""
+    if not MIN_DPI <= int(dpi) <= MAX_DPI:
+        raise UserError(f"--dpi {dpi} is outside {MIN_DPI}..{MAX_DPI}")
+    if int(max_pages) < 1:
+        raise UserError(f"--max-pages must be >= 1, got {max_pages}")
 
 
 def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tiling: bool = True,
@@ -73,10 +102,7 @@ def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tili
                log=None) -> ExportResult:
     """`log(message)` hears about a tiled print (how many pages) before they are rendered."""
     run_dir = Path(run_dir)
-    if not MIN_DPI <= int(dpi) <= MAX_DPI:
-        raise UserError(f"--dpi {dpi} is outside {MIN_DPI}..{MAX_DPI}")
-    if int(max_pages) < 1:
-        raise UserError(f"--max-pages must be >= 1, got {max_pages}")
+    check_dpi_and_max_pages(dpi, max_pages)
     paper_mm = paper_size_mm(paper)
     rgb, meta = read_run_artifact(run_dir)
     height_px, width_px = rgb.shape[:2]
@@ -115,13 +141,10 @@ def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tili
 
     sidecar = {
         "artifact": "export",
-        "source": {"run": str(run_dir.resolve()), "image": run_files.ARTIFACT_PNG,
-                   "artifact": meta.get("artifact", "patch"), "victim": meta.get("victim"),
-                   "target_classes": meta.get("target_classes"), "goal": meta.get("goal"),
-                   "goal_class": meta.get("goal_class"), "step": meta.get("step")},
+        "source": export_source(run_dir, meta),
         "physical_size_mm": [round(w, 4), round(h, 4)],
         "pixels": [int(width_px), int(height_px)],
-        "paper": paper.upper() if paper.upper().startswith("A") else paper.title(),
+        "paper": paper_name(paper),
         "pdf": {"path": pdf_path.name, "pages": len(pages.tiles), "rows": pages.rows, "cols": pages.cols,
                 "overlap_mm": round(pages.overlap_mm, 3),
                 "tiles": [{"row": t.row, "col": t.col, "window_mm": [round(t.x0, 4), round(t.y0, 4), round(t.w, 4),
@@ -142,4 +165,4 @@ def export_run(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tili
         meta["physical_size_mm"] = [round(w, 4), round(h, 4)]
         run_files.write_sidecar(run_dir, meta)
     return ExportResult(pdf_path, png_path if write_png else None, sidecar_path, (w, h), len(pages.tiles),
-                        marker_ids)
+                        marker_ids, int(dpi))

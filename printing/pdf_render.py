@@ -66,14 +66,21 @@ def render_pdf(sheet: Sheet, layout: PageLayout, path, title: str = "patchgen") 
 
 def pdf_bytes(sheet: Sheet, layout: PageLayout, title: str = "patchgen") -> bytes:
     """The whole PDF in memory: a caller writing several files (PDF, PNG, sidecar) renders all before writing."""
+    return book_pdf_bytes([(sheet, layout)], title)
+
+
+def book_pdf_bytes(sheets: list[tuple[Sheet, PageLayout]], title: str = "patchgen") -> bytes:
+    """Several sheets in one PDF, each on its own page(s), in order (a set of stickers and their placement
+    guide); a tiled sheet's pages say which tile they are."""
     buffer = io.BytesIO()
-    first = layout.tiles[0]
+    first = sheets[0][1].tiles[0]
     c = pdf_canvas.Canvas(buffer, pagesize=(mm_to_pt(first.page_w), mm_to_pt(first.page_h)), pageCompression=1)
     c.setTitle(title)
     c.setCreator("patchgen")
-    for tile in layout.tiles:
-        c.setPageSize((mm_to_pt(tile.page_w), mm_to_pt(tile.page_h)))
-        _draw_tile(c, sheet, tile, layout, title)
-        c.showPage()
+    for sheet, layout in sheets:
+        for tile in layout.tiles:
+            c.setPageSize((mm_to_pt(tile.page_w), mm_to_pt(tile.page_h)))
+            _draw_tile(c, sheet, tile, layout, title)
+            c.showPage()
     c.save()
     return buffer.getvalue()

@@ -41,7 +41,20 @@ def parse_length_mm(text: str) -> float:
 def parse_size_mm(text: str, aspect_w_over_h: float) -> tuple[float, float]:
     """A print size as (width, height) mm, each side within PRINT_SIDE_MM. `30cm` sets the longer side and keeps
     the aspect; `30x20cm` is exact."""
-    w, h = _size_mm(text, aspect_w_over_h)
+    return _within_print_sides(text, *_size_mm(text, aspect_w_over_h))
+
+
+def parse_width_and_height_mm(text: str) -> tuple[float, float] | None:
+    """`60x170cm` -> (600.0, 1700.0), each side within PRINT_SIDE_MM, for a size with no aspect to keep (the
+    object stickers go on); None when `text` is not two lengths, for the caller to say what it needs."""
+    match = _SIZE_2D.match(str(text))
+    if not match:
+        return None
+    unit = MM_PER_UNIT[match.group(3).lower()]
+    return _within_print_sides(text, float(match.group(1)) * unit, float(match.group(2)) * unit)
+
+
+def _within_print_sides(text: str, w: float, h: float) -> tuple[float, float]:
     low, high = PRINT_SIDE_MM
     if not (low <= w <= high and low <= h <= high):
         raise UserError(f"the size {text!r} gives a {w:.6g} x {h:.6g} mm print; each side must be between "
@@ -73,6 +86,11 @@ def paper_size_mm(name: str, landscape: bool = False) -> tuple[float, float]:
         raise UserError(f"unknown paper {name!r} ({known})")
     w, h = PAPER_MM[key]
     return (h, w) if landscape else (w, h)
+
+
+def paper_name(name: str) -> str:
+    """As a sidecar records it: A4, Letter."""
+    return name.upper() if name.upper().startswith("A") else name.title()
 
 
 def mm_to_pt(mm: float) -> float:

@@ -18,11 +18,16 @@ def raster_size(sheet: Sheet, dpi: float, margin_mm: float = 5.0) -> tuple[int, 
     x0, y0, x1, y1 = sheet.bounds()
     width = int(np.ceil(mm_to_px(x1 - x0 + 2 * margin_mm, dpi)))
     height = int(np.ceil(mm_to_px(y1 - y0 + 2 * margin_mm, dpi)))
+    check_png_pixels(width, height, dpi)
+    return width, height
+
+
+def check_png_pixels(width: int, height: int, dpi: float) -> None:
+    """One UserError (with a DPI that fits) for a PNG past MAX_PIXELS."""
     if width * height > MAX_PIXELS:
         fits = int(dpi * np.sqrt(MAX_PIXELS / (width * height)))
         raise UserError(f"the PNG at {dpi:g} dpi would be {width} x {height} px, over the {MAX_PIXELS // 10**6} Mpx "
                         f"limit: lower --dpi to {fits} or less, or pass --no-png")
-    return width, height
 
 
 def render_raster(sheet: Sheet, dpi: float, margin_mm: float = 5.0) -> tuple[np.ndarray, tuple[float, float]]:

@@ -72,6 +72,13 @@ def plan_pages(sheet: Sheet, paper_mm: tuple[float, float], allow_tiling: bool =
     return PageLayout(tiles, rows, cols, overlap)
 
 
+def check_page_count(pages: int, max_pages: int, what: str, paper: str) -> None:
+    """A print of more than --max-pages pages is refused with its count: a size in the wrong unit is thousands."""
+    if pages > max_pages:
+        raise UserError(f"{what} needs {pages} {paper} pages, more than --max-pages {max_pages}: pass --max-pages "
+                        f"{pages} to make them, or choose a larger --paper or a smaller --size")
+
+
 def _keep_out(sheet: Sheet) -> list[tuple[float, float, float, float]]:
     """Boxes where an alignment mark would spoil something: the artifact, markers, text."""
     boxes = []
