@@ -14,10 +14,13 @@ import torch
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not shadow printing/
 from benchmarks.common import ASSETS, INRIA, YOLOV5N, device_label, write_result  # noqa: E402
 
+from patchgen import registry  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
 from patchgen.data import load_scenes  # noqa: E402
-from patchgen.evaluate import evaluate, markdown_table, write_report  # noqa: E402
+from patchgen.detector_evaluation import evaluate  # noqa: E402
+from patchgen.evaluate import markdown_table, write_report  # noqa: E402
+from patchgen.placements import placement_for  # noqa: E402
 from patchgen.train import resolve_device, train  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 
@@ -45,16 +48,18 @@ def main():
     class_ids = [victim.class_id("person")]
     holdout, report = load_scenes(INRIA / "holdout", config.imgsz, class_ids, labels="files")
     holdout = holdout.to(device)
-    placement = (config.placement.scale, config.placement.anchor_y)
-    ours = evaluate(victim, holdout, load_artifact(out).to(device), class_ids, *placement)
+    goal = registry.get("goal", config.goal)(victim, config)
+    artifact = load_artifact(out).to(device)
+    ours = evaluate(victim, holdout, artifact, class_ids, placement_for(config, artifact), goal)
     # "clean" again so that the Thys row also has its AP against the clean detections
-    thys = evaluate(victim, holdout, load_artifact(THYS_OBJ).to(device), class_ids, *placement,
+    thys_patch = load_artifact(THYS_OBJ).to(device)
+    thys = evaluate(victim, holdout, thys_patch, class_ids, placement_for(config, thys_patch), goal,
                     conditions=("clean", "adv"))
     meta = {"victim": "yolov5n (COCO, anchor)", "data": "inria_test_pos/holdout", "images": report.loaded,
             "targets": report.targets, "imgsz": config.imgsz, "steps": config.train.steps}
-    write_report(out / "holdout_eval", ours, victim.names, meta)
+    write_report(out / "holdout_eval", ours, meta)
     table = {**ours.table, "thys2019_obj": thys.table["adv"]}
-    print(markdown_table(table, "holdout"))
+    print(markdown_table(ours, "holdout"))
     clean, adv = ours.table["clean"], ours.table["adv"]
     write_result("attack_person", {
         "clean_ap50": clean["ap50_labels"], "noise_ap50": ours.table["noise"]["ap50_labels"],
