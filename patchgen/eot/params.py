@@ -59,10 +59,14 @@ def sample(n: int, generator: torch.Generator, settings: EOTSettings, artifact_p
         blur_sigma=u(*settings.blur_sigma),
         colour_gain=u(1 - settings.colour_jitter, 1 + settings.colour_jitter, 3),
         location=u(0, 1, 2),
-        tps=u(-settings.tps, settings.tps, settings.tps_grid**2, 2) if settings.tps else torch.zeros(n, 0, 2,
-                                                                                                   device=device),
+        tps=u(-settings.tps, settings.tps, settings.tps_grid**2, 2) if settings.tps else no_warp(n, device),
         crop=u(0, 1, 2) if tiled else torch.zeros(n, 2, device=device),
     )
+
+
+def no_warp(n: int, device) -> torch.Tensor:
+    """TPS offsets for no cloth warp: no control points at all (the renderer then skips the warp)."""
+    return torch.zeros(n, 0, 2, device=device)
 
 
 def identity(n: int, artifact_px: int, device="cpu") -> Params:
@@ -72,5 +76,5 @@ def identity(n: int, artifact_px: int, device="cpu") -> Params:
                   corners=torch.zeros(n, 4, 2, device=device), brightness=zeros, contrast=ones,
                   noise=torch.zeros(n, 3, artifact_px, artifact_px, device=device),
                   blur_sigma=torch.full((n,), 1e-3, device=device), colour_gain=torch.ones(n, 3, device=device),
-                  location=torch.full((n, 2), 0.5, device=device), tps=torch.zeros(n, 0, 2, device=device),
+                  location=torch.full((n, 2), 0.5, device=device), tps=no_warp(n, device),
                   crop=torch.zeros(n, 2, device=device))
