@@ -3,7 +3,7 @@ the holdout it never saw (AP@0.5 against the labels, the artifact on every label
 
 - texture: a tile over each torso under random toroidal crops and a TPS cloth warp, beside a random texture of the
   same palette (random blobs of the trained tile's own colours, k-means in CIELAB) and uniform noise;
-- camouflage: the same, held to 5 colours of a woodland photo; how much of the texture's AP drop it keeps, and
+- camouflage: the same, held to 8 colours of a forest-floor photo; how much of the texture's AP drop it keeps, and
   the share of its pixels within CIELAB ΔE2000 10 of a palette colour;
 - stickers: 4 pieces whose area together is that of the spine's 0.2-diagonal patch, beside random stickers of
   the same masks.
@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root, so benchmarks/printing.py cannot shadow it
 from benchmarks.common import ASSETS, INRIA, RESULTS, YOLOV5N, device_label, write_result  # noqa: E402
@@ -35,11 +36,12 @@ from printing.palette_from_photo import palette_from_colours  # noqa: E402
 from skimage.color import deltaE_ciede2000, rgb2lab  # noqa: E402
 
 CONFIGS = Path(__file__).parent / "configs"
-REFERENCE = ASSETS / "data" / "imagenet_samples" / "dev" / "n09468604_valley.jpg"
+REFERENCE = ASSETS / "data" / "imagenet_samples" / "dev" / "n12985857_coral_fungus.jpg"
 PREVIEWS = RESULTS / "attack_texture"
 SPINE_PATCH = 0.2  # the spine's patch: a square of 0.2 x the box diagonal
 PALETTE_DELTA_E = 10.0
 RUNS = ("texture", "camouflage", "stickers")
+PREVIEW_PX = 960  # the previews' longer side
 
 
 class Bench:
@@ -97,13 +99,13 @@ def palette_fraction(tile: torch.Tensor, palette: torch.Tensor) -> float:
 
 
 def keep_previews(name: str, run: Path) -> None:
+    """The tile (or pieces) as saved, and the EOT renders and holdout examples as small JPEGs, for BENCHMARKS.md."""
     PREVIEWS.mkdir(parents=True, exist_ok=True)
-    for source in (run_dir.ARTIFACT_PNG, run_dir.RENDERS_PNG):
-        if (run / source).exists():
-            shutil.copyfile(run / source, PREVIEWS / f"{name}_{source}")
-    grid = run / "holdout_eval" / "grid.png"
-    if grid.exists():
-        shutil.copyfile(grid, PREVIEWS / f"{name}_grid.png")
+    shutil.copyfile(run / run_dir.ARTIFACT_PNG, PREVIEWS / f"{name}_{run_dir.ARTIFACT_PNG}")
+    for source, stem in ((run / run_dir.RENDERS_PNG, "renders"), (run / "holdout_eval" / "grid.png", "grid")):
+        image = Image.open(source).convert("RGB")
+        image.thumbnail((PREVIEW_PX, PREVIEW_PX))
+        image.save(PREVIEWS / f"{name}_{stem}.jpg", quality=85)
 
 
 def main():
