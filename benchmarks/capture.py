@@ -4,15 +4,18 @@ For each INRIA holdout photo: frame it on a labelled person (1920x1080), take th
 person as the wearer, warp the printout exactly as `patchgen export` rendered it (PNG: artifact, ArUco markers,
 crop marks, caption) onto the torso at a random pose, lighting, blur, noise and JPEG, then
   - marker corners: detected vs true, RMSE in px (over the markers found) and the share of markers found;
-  - verdict agreement: the photo's verdict (found by markers or features, scored like `patchgen score`) vs the
-    digital verdict on the same placement without lighting/blur/noise/JPEG, both by capture.verdict's rule
-    (same outcome: worked, failed or inconclusive); attack-worked rates are over the conclusive verdicts, with
-    the inconclusive ones counted apart;
+  - verdict agreement: the photo's verdict (located and scored like `patchgen score`) vs the digital verdict on the
+    same placement without lighting/blur/noise/JPEG, both by capture.verdict's rule (same outcome: worked, failed
+    or inconclusive); attack-worked rates are over the conclusive verdicts, with the inconclusive ones counted apart;
   - markerless: the same photo (same pose, same effects) with the markers cut off the printout, the artifact
-    located by its own SIFT features: found rate and artifact-corner RMSE.
+    located by its own image (capture/appearance.py) and scored: found rate, artifact-corner RMSE, verdict
+    agreement;
+  - with --texture-run: a trained texture's sheet of repeats, exported as `patchgen export` prints it (A4, --repeat;
+    no markers), on the same people at the same poses, at the patch's millimetres to pixels: the same figures.
 Then the live loop (capture.live.LiveDemo, no window, no server) on a generated video at imgsz 640 and 320.
 
-    python benchmarks/capture.py [--run RUN] [--limit N] [--out benchmarks/results/capture.json]
+    python benchmarks/capture.py [--run RUN] [--texture-run RUN [--repeat 10cm]] [--limit N]
+                                 [--out benchmarks/results/capture.json]
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,20 +42,25 @@ from capture.live import LiveDemo  # noqa: E402
 from patchgen.image_io import read_image  # noqa: E402
 from capture.run_artifact import load_run  # noqa: E402
 from capture.score import Scorer  # noqa: E402
-from capture.synthetic import (crop_sheet, frame_on_wearer, random_pose, sheet_from_export, synthesize,  # noqa: E402
-                               write_run, write_video)
+from capture.synthetic import (bare_print, crop_sheet, frame_on_wearer, random_pose, sheet_from_export,  # noqa: E402
+                               synthesize, write_run, write_video)
 from capture.verdict import box_iou, worked_rate  # noqa: E402
 from patchgen import run_dir as run_files  # noqa: E402
 from patchgen.atomic import atomic_write_json  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 from printing.export import export_run  # noqa: E402
 from printing.markers import detect_markers  # noqa: E402
+from printing.texture_export import export_texture  # noqa: E402
 
 ASSETS = REPO.parent / "shared" / "assets"
 VICTIM = ASSETS / "models" / "yolov5n_coco_state_dict_fp16.pt"
 PEER_PATCH = ASSETS / "peer_patches" / "thys2019_object_score.png"
 HOLDOUT = ASSETS / "data" / "inria_test_pos" / "holdout"
-PRINT_SIZE = "300mm"  # a torso patch: about 0.2 x the diagonal of an adult's box
+PATCH_MM = 300.0
+PRINT_SIZE = f"{PATCH_MM:.0f}mm"  # a torso patch: about 0.2 x the diagonal of an adult's box
+PATCH_SCALE = 0.2  # its side in the photo, of the wearer's box diagonal (synthesize's default: the spine's rule)
+TEXTURE_REPEAT = "10cm"  # the README's example
+TEXTURE_PAPER_MM = 5.0  # paper left around a texture's sheet of repeats (its ticks and caption cut away)
 
 
 def labelled_boxes(image_path: Path, shape) -> np.ndarray:
@@ -85,24 +95,23 @@ def _min(values):
     return round(float(np.min(values)), 4) if values else None
 
 
-def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int, log) -> dict:
-    artifact = scorer.artifact
-    export_json = next((run_dir / run_files.EXPORT).glob("*.json"))
-    sheet, layout = sheet_from_export(export_json)
-    w_mm, h_mm = artifact.size_mm
-    gap = -float(layout["markers"][0]["corners_mm"][2][0])  # TL marker's inner corner sits at (-gap, -gap)
-    # Markers cut away: keep the artifact and half of the white gap around it.
-    bare = crop_sheet(sheet, (-gap / 2, -gap / 2, w_mm + gap / 2, h_mm + gap / 2))
+@dataclass
+class Scene:
+    """One holdout photo framed on its labelled person, with the pose and camera effects every print there gets."""
 
-    images = sorted((HOLDOUT / "images").glob("*.jpg"))[: limit or None]
+    name: str
+    background: np.ndarray
+    label_box: np.ndarray
+    wearer: np.ndarray  # the clean detector's box for the labelled person
+    pose: dict
+    effects_seed: int
+
+
+def scenes(scorer: Scorer, limit: int | None, seed: int) -> tuple[list, int]:
+    """(the scenes, how many photos were skipped because the clean detector misses their person)."""
     rng = np.random.default_rng(seed)
-    squared, markers_found, markers_total = [], 0, 0
-    agree, photos, skipped, methods = 0, 0, 0, {"markers": 0, "markers+features": 0, "features": 0, None: 0}
-    photo_verdicts, digital_verdicts = [], []
-    found_bare, bare_rmse, bare_inliers = 0, [], []
-    per_photo = []
-    started = time.perf_counter()
-    for path in images:
+    made, skipped = [], 0
+    for path in sorted((HOLDOUT / "images").glob("*.jpg"))[: limit or None]:
         image = read_image(path)
         boxes = labelled_boxes(path, image.shape)
         label = boxes[np.argmax(boxes[:, 3] - boxes[:, 1])]
@@ -116,76 +125,158 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, limit: int | None, seed: int
         if not len(ious) or ious.max() < 0.5:
             skipped += 1  # the clean detector misses this person: nothing for an attack to remove
             continue
-        wearer = clean[int(np.argmax(ious)), :4]
-        pose = random_pose(rng)
-        effects_seed = int(rng.integers(2**31))
+        made.append(Scene(path.name, background, label_box, clean[int(np.argmax(ious)), :4], random_pose(rng),
+                          int(rng.integers(2**31))))
+    return made, skipped
 
-        shot = synthesize(background, label_box, sheet, artifact.size_mm, np.random.default_rng(effects_seed),
-                          pose=pose)
+
+def corner_rmse(location, shot) -> float:
+    return float(np.sqrt(((location.corners_px - shot.artifact_corners_px) ** 2).sum(axis=1).mean()))
+
+
+def rms(values):
+    return round(float(np.sqrt(np.mean(np.square(values)))), 4) if values else None
+
+
+def markerless(scorer: Scorer, scene: Scene, sheet, scale: float) -> dict:
+    """The printout without markers on the scene's wearer, located and scored against its digital twin: with the
+    wearer's box given (as for the photos with markers), and as `patchgen score` scores it, with no box (the wearer
+    is then whoever the counterfactual shows over the print it located)."""
+    shot = synthesize(scene.background, scene.label_box, sheet, scorer.artifact.size_mm,
+                      np.random.default_rng(scene.effects_seed), pose=scene.pose, artifact_scale=scale)
+    found = scorer.locate(shot.photo)
+    photo = scorer.score(shot.photo, wearer_box=scene.wearer, location=found)
+    as_scored = scorer.score(shot.photo, with_colour=False, location=found)
+    digital = scorer.score(shot.digital, wearer_box=scene.wearer, with_counterfactual=False, with_colour=False,
+                           location=None)
+    return {"found": found is not None, "rmse_px": None if found is None else round(corner_rmse(found, shot), 4),
+            "seed": None if found is None else found.seed, "photo": photo.verdict, "as_scored": as_scored.verdict,
+            "digital": digital.verdict, "artifact_side_px": round(shot.params["artifact_side_px"], 1)}
+
+
+def agreement(rows: list, key: str) -> float | None:
+    """Share of rows whose `key` verdict has the digital twin's outcome."""
+    return round(float(np.mean([r[key].outcome == r["digital"].outcome for r in rows])), 4) if rows else None
+
+
+def markerless_summary(rows: list, prefix: str) -> dict:
+    found = [r for r in rows if r["found"]]
+    worked_photo, inconclusive_photo = worked_rate(r["photo"] for r in rows)
+    worked_digital, _ = worked_rate(r["digital"] for r in rows)
+    seeds = [r["seed"] for r in found]
+    return {f"{prefix}found_rate": round(len(found) / max(len(rows), 1), 4),
+            f"{prefix}rmse_px": rms([r["rmse_px"] for r in found]),
+            f"{prefix}median_corner_rmse_px": _median([r["rmse_px"] for r in found]),
+            f"{prefix}seeded_by": {seed: seeds.count(seed) for seed in sorted(set(seeds))},
+            f"{prefix}verdict_agreement": agreement(rows, "photo"),
+            f"{prefix}verdict_agreement_as_scored": agreement(rows, "as_scored"),
+            f"{prefix}attack_worked_rate_photo": worked_photo, f"{prefix}inconclusive_photo": inconclusive_photo,
+            f"{prefix}attack_worked_rate_digital": worked_digital}
+
+
+def synthetic_photos(run_dir: Path, scorer: Scorer, shots: list, log) -> dict:
+    artifact = scorer.artifact
+    export_json = next((run_dir / run_files.EXPORT).glob("*.json"))
+    sheet, layout = sheet_from_export(export_json)
+    w_mm, h_mm = artifact.size_mm
+    gap = -float(layout["markers"][0]["corners_mm"][2][0])  # TL marker's inner corner sits at (-gap, -gap)
+    # Markers cut away: keep the artifact and half of the white gap around it.
+    bare = crop_sheet(sheet, (-gap / 2, -gap / 2, w_mm + gap / 2, h_mm + gap / 2))
+
+    squared, markers_found, markers_total = [], 0, 0
+    agree, methods = 0, {"markers": 0, "markers+features": 0, "features": 0, None: 0}
+    photo_verdicts, digital_verdicts, bare_rows, per_photo = [], [], [], []
+    started = time.perf_counter()
+    for scene in shots:
+        shot = synthesize(scene.background, scene.label_box, sheet, artifact.size_mm,
+                          np.random.default_rng(scene.effects_seed), pose=scene.pose)
         detected = detect_markers(shot.photo)
         for marker_id, truth in shot.marker_corners_px.items():
             markers_total += 1
             if marker_id in detected:
                 markers_found += 1
                 squared.append(((detected[marker_id] - truth) ** 2).sum(axis=1))
-        photo_score = scorer.score(shot.photo, wearer_box=wearer)
-        digital_score = scorer.score(shot.digital, wearer_box=wearer, with_counterfactual=False,
+        photo_score = scorer.score(shot.photo, wearer_box=scene.wearer)
+        digital_score = scorer.score(shot.digital, wearer_box=scene.wearer, with_counterfactual=False,
                                      with_colour=False, location=None)
-        photos += 1
         agree += photo_score.verdict.outcome == digital_score.verdict.outcome
         photo_verdicts.append(photo_score.verdict)
         digital_verdicts.append(digital_score.verdict)
         method = photo_score.location.method if photo_score.location else None
         methods[method] += 1
-
-        bare_shot = synthesize(background, label_box, bare, artifact.size_mm, np.random.default_rng(effects_seed),
-                               pose=pose)
-        found = scorer.template.locate(bare_shot.photo)
-        rmse = None
-        if found is not None:
-            found_bare += 1
-            rmse = float(np.sqrt(((found.corners_px - bare_shot.artifact_corners_px) ** 2).sum(axis=1).mean()))
-            bare_rmse.append(rmse)
-            bare_inliers.append(found.inliers)
-        per_photo.append({"image": path.name, "markers_found": sorted(set(detected) & set(shot.marker_corners_px)),
+        bare_row = markerless(scorer, scene, bare, PATCH_SCALE)
+        bare_rows.append(bare_row)
+        per_photo.append({"image": scene.name, "markers_found": sorted(set(detected) & set(shot.marker_corners_px)),
                           "located_by": method, "photo_outcome": photo_score.verdict.outcome,
                           "digital_outcome": digital_score.verdict.outcome,
                           "photo_score": round(photo_score.verdict.target_score, 4),
                           "digital_score": round(digital_score.verdict.target_score, 4),
+                          "corner_rmse_px": None if photo_score.location is None else
+                          round(corner_rmse(photo_score.location, shot), 4),
                           "delta_e_mean": (photo_score.colour or {}).get("delta_e_mean"),
                           "structure_correlation": (photo_score.colour or {}).get("structure_correlation"),
-                          "markerless_found": found is not None,
-                          "markerless_rmse_px": None if rmse is None else round(rmse, 3),
+                          "markerless_found": bare_row["found"], "markerless_rmse_px": bare_row["rmse_px"],
+                          "markerless_seed": bare_row["seed"], "markerless_outcome": bare_row["photo"].outcome,
+                          "markerless_outcome_as_scored": bare_row["as_scored"].outcome,
+                          "markerless_digital_outcome": bare_row["digital"].outcome,
                           "artifact_side_px": round(shot.params["artifact_side_px"], 1),
                           "blur_sigma": round(shot.params["blur_sigma"], 2)})
-        log(f"{path.name}: markers {len(set(detected) & set(shot.marker_corners_px))}/4, {method}, photo "
+        log(f"{scene.name}: markers {len(per_photo[-1]['markers_found'])}/4, {method}, photo "
             f"{photo_score.verdict.target_score:.2f} vs digital {digital_score.verdict.target_score:.2f}, "
-            f"markerless {'found' if found is not None else 'MISSED'}"
-            + (f" ({rmse:.2f} px)" if rmse is not None else ""))
+            f"markerless " + (f"found ({bare_row['seed']}, {bare_row['rmse_px']:.2f} px)" if bare_row["found"]
+                              else "MISSED"))
     elapsed = time.perf_counter() - started
     all_sq = np.concatenate(squared) if squared else np.zeros(0)
     worked_photo, inconclusive_photo = worked_rate(photo_verdicts)
     worked_digital, inconclusive_digital = worked_rate(digital_verdicts)
+    located = [p["corner_rmse_px"] for p in per_photo if p["corner_rmse_px"] is not None]
     return {
         "marker_rmse_px": round(float(np.sqrt(all_sq.mean())), 4) if len(all_sq) else None,
         "marker_corner_p95_px": round(float(np.sqrt(np.percentile(all_sq, 95))), 4) if len(all_sq) else None,
         "marker_found_rate": round(markers_found / max(markers_total, 1), 4),
-        "verdict_agreement": round(agree / max(photos, 1), 4),
-        "photos": photos,
-        "photos_skipped_clean_miss": skipped,
+        "artifact_corner_rmse_px": rms(located),
+        "verdict_agreement": round(agree / max(len(shots), 1), 4),
+        "photos": len(shots),
         "located_by": {"markers": methods["markers"], "markers+features": methods["markers+features"],
                        "features": methods["features"], "not_found": methods[None]},
         "attack_worked_rate_photo": worked_photo, "inconclusive_photo": inconclusive_photo,
         "attack_worked_rate_digital": worked_digital, "inconclusive_digital": inconclusive_digital,
-        "markerless_found_rate": round(found_bare / max(photos, 1), 4),
-        "markerless_rmse_px": round(float(np.sqrt(np.mean(np.square(bare_rmse)))), 4) if bare_rmse else None,
-        "markerless_median_corner_rmse_px": round(float(np.median(bare_rmse)), 4) if bare_rmse else None,
-        "markerless_median_inliers": int(np.median(bare_inliers)) if bare_inliers else None,
-        "photo_seconds_each": round(elapsed / max(photos + skipped, 1), 3),
+        **markerless_summary(bare_rows, "markerless_"),
+        "photo_seconds_each": round(elapsed / max(len(shots), 1), 3),
         "delta_e_mean_median": _median([p["delta_e_mean"] for p in per_photo]),
         "structure_correlation_min": _min([p["structure_correlation"] for p in per_photo]),
         "per_photo": per_photo,
     }
+
+
+def texture_photos(texture_run: str, repeat: str, victim, shots: list, work: Path, log) -> dict:
+    """The texture run's exported sheet of repeats (A4, `repeat`; no markers: it has none) on the same scenes."""
+    target = work / "texture"
+    shutil.copytree(texture_run, target, ignore=shutil.ignore_patterns(run_files.EXPORT))
+    export_texture(target, repeat, dpi=150, write_png=False)
+    scorer = Scorer(load_run(target), victim)
+    artifact = scorer.artifact
+    # The sheet as printed, with a strip of its paper; on the torso at the patch's millimetres to pixels.
+    sheet = bare_print(artifact.image_rgba, artifact.size_mm, margin_mm=TEXTURE_PAPER_MM)
+    scale = PATCH_SCALE * max(artifact.size_mm) / PATCH_MM
+    rows = []
+    started = time.perf_counter()
+    for scene in shots:
+        rows.append(markerless(scorer, scene, sheet, scale))
+        row = rows[-1]
+        log(f"{scene.name}: texture " + (f"found ({row['seed']}, {row['rmse_px']:.2f} px)" if row["found"]
+                                         else "MISSED") + f", photo {row['photo'].outcome} vs digital "
+            f"{row['digital'].outcome}")
+    per_photo = [{"image": scene.name, "found": row["found"], "rmse_px": row["rmse_px"], "seed": row["seed"],
+                  "photo_outcome": row["photo"].outcome, "outcome_as_scored": row["as_scored"].outcome,
+                  "digital_outcome": row["digital"].outcome,
+                  "photo_score": round(row["photo"].target_score, 4),
+                  "digital_score": round(row["digital"].target_score, 4), "sheet_side_px": row["artifact_side_px"]}
+                 for scene, row in zip(shots, rows)]
+    return {**markerless_summary(rows, "texture_"), "texture_run": str(texture_run), "texture_repeat": repeat,
+            "texture_sheet_mm": [round(v, 2) for v in artifact.size_mm],
+            "texture_photo_seconds_each": round((time.perf_counter() - started) / max(len(shots), 1), 3),
+            "texture_per_photo": per_photo}
 
 
 def live_fps(run_dir: Path, victim, work: Path, frames: int, log) -> dict:
@@ -220,6 +311,10 @@ def live_fps(run_dir: Path, victim, work: Path, frames: int, log) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="a trained run directory (default: the published Thys et al. patch)")
+    parser.add_argument("--texture-run", metavar="RUN",
+                        help="a trained texture (or camouflage) run: its exported sheet of repeats is photographed "
+                             "on the same people too (markerless: a texture's sheet has no markers)")
+    parser.add_argument("--repeat", default=TEXTURE_REPEAT, help=f"the texture's repeat (default {TEXTURE_REPEAT})")
     parser.add_argument("--limit", type=int, help="use only the first N holdout photos")
     parser.add_argument("--live-frames", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
@@ -234,28 +329,40 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
     victim = load_victim(str(VICTIM), device="cpu")
+    texture = {}
     with tempfile.TemporaryDirectory(prefix="capture_bench_") as tmp:
         work = Path(tmp)
         run_dir, label = prepare_run(work, args.run)
         scorer = Scorer(load_run(run_dir), victim)
-        photos = synthetic_photos(run_dir, scorer, args.limit, args.seed, log)
+        shots, skipped = scenes(scorer, args.limit, args.seed)
+        photos = synthetic_photos(run_dir, scorer, shots, log)
+        if args.texture_run:
+            texture = texture_photos(args.texture_run, args.repeat, victim, shots, work, log)
         live = live_fps(run_dir, victim, work, args.live_frames, log)
-    result = {
-        "marker_rmse_px": photos["marker_rmse_px"], "verdict_agreement": photos["verdict_agreement"],
-        "photos": photos["photos"], "attack_worked_rate_photo": photos["attack_worked_rate_photo"],
-        "inconclusive_photo": photos["inconclusive_photo"], "markerless_found_rate": photos["markerless_found_rate"],
-        "markerless_rmse_px": photos["markerless_rmse_px"], "live_fps_640": live["live_fps_640"],
-        "live_fps_320": live["live_fps_320"],
-        "details": {k: v for k, v in photos.items() if k not in ("per_photo",)} | live | {
+    headline = ("marker_rmse_px", "verdict_agreement", "photos", "attack_worked_rate_photo", "inconclusive_photo",
+                "markerless_found_rate", "markerless_rmse_px", "markerless_verdict_agreement",
+                "markerless_verdict_agreement_as_scored")
+    result = {key: photos[key] for key in headline}
+    if texture:
+        result |= {"markerless_found_rate_texture": texture["texture_found_rate"],
+                   "markerless_rmse_px_texture": texture["texture_rmse_px"],
+                   "verdict_agreement_texture": texture["texture_verdict_agreement"],
+                   "verdict_agreement_texture_as_scored": texture["texture_verdict_agreement_as_scored"]}
+    result |= {"live_fps_640": live["live_fps_640"], "live_fps_320": live["live_fps_320"]}
+    result |= {
+        "details": {k: v for k, v in photos.items() if k != "per_photo"} | live | {
+            k: v for k, v in texture.items() if k != "texture_per_photo"} | {
             "artifact": label, "print_size": PRINT_SIZE, "photo_size": [1920, 1080], "victim": VICTIM.name,
-            "images": "INRIA test_pos holdout", "seed": args.seed, "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(), "load_average_at_start": round(load_before, 2),
-            "load_average_at_end": round(os.getloadavg()[0], 2), "machine": platform.machine(),
-            "python": platform.python_version(), "torch": torch.__version__},
+            "images": "INRIA test_pos holdout", "photos_skipped_clean_miss": skipped, "seed": args.seed,
+            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "load_average_at_start": round(load_before, 2), "load_average_at_end": round(os.getloadavg()[0], 2),
+            "machine": platform.machine(), "python": platform.python_version(), "torch": torch.__version__},
         "per_photo": photos["per_photo"],
     }
+    if texture:
+        result["texture_per_photo"] = texture["texture_per_photo"]
     atomic_write_json(args.out, result)
-    log(json.dumps({k: v for k, v in result.items() if k not in ("details", "per_photo")}))
+    log(json.dumps({k: v for k, v in result.items() if k not in ("details", "per_photo", "texture_per_photo")}))
     log(f"written: {args.out}")
     return 0
 

@@ -12,15 +12,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from capture.annotate import draw_banner, draw_detections, draw_location, verdict_line
-from capture.counterfactual import counterfactual
-from capture.locate import FeatureTemplate, locate_by_markers
+from capture.annotate import annotate, draw_banner, draw_detections
 from capture.media import encode_image, write_image
-from capture.verdict import judge
+from capture.score import Scorer
 from patchgen.errors import UserError
 
 WINDOW = "patchgen live"
-# Feature matching on every live frame runs on a smaller copy: it is the slow path (no markers in view).
+# Keypoints on every live frame are looked for on a smaller copy: it is the slow path (no markers in view); the fit
+# that follows is at full size, so the location is the one `patchgen score` finds.
 LIVE_FEATURE_MAX_SIDE = 800
 
 
@@ -48,6 +47,9 @@ class LiveSummary:
 
 
 class LiveDemo:
+    """The loop. With a run, every frame is scored as `patchgen score` scores a photo (capture.score.Scorer: the
+    same locator, the same counterfactual and the same verdict); without one, the detections alone are drawn."""
+
     def __init__(self, source, victim, artifact=None, imgsz: int | None = None, conf: float = 0.25,
                  window: bool = False, server=None, snapshot_dir="snapshots", max_frames: int | None = None,
                  use_features: bool = True, log=print):
@@ -56,51 +58,37 @@ class LiveDemo:
         self.window, self.server = window, server
         self.snapshot_dir, self.max_frames = Path(snapshot_dir), max_frames
         self.log = log
-        self.class_ids = None
+        self.scorer = None
         if artifact is not None:
-            self.class_ids = tuple(victim.class_id(name) for name in artifact.judged_classes)
-        self.template = FeatureTemplate(artifact) if (artifact is not None and use_features) else None
+            self.scorer = Scorer(artifact, victim, conf=conf, imgsz=imgsz, use_features=use_features,
+                                 feature_max_side=LIVE_FEATURE_MAX_SIDE)
         self.show_counterfactual = False
         self.fps = 0.0
         self._stop = False
         self._last_annotated = None
         self._last_raw = None
+        self._last_location = None  # where the artifact was in the previous frame: tried first in the next
+        self.last_score = None  # the last frame's FrameScore (with a run)
         self.summary = LiveSummary()
 
     def stop(self):
         self._stop = True
 
-    def locate(self, rgb):
-        if self.artifact is None:
-            return None
-        found = locate_by_markers(rgb, self.artifact)
-        if found is None and self.template is not None:
-            found = self.template.locate(rgb, max_side=LIVE_FEATURE_MAX_SIDE)
-        return found
-
     def process(self, rgb: np.ndarray) -> np.ndarray:
         """Annotated copy of one frame (raises on a frame it cannot handle; the loop catches that)."""
-        location = self.locate(rgb)
-        shown = rgb
-        if self.show_counterfactual and location is not None:
-            shown = counterfactual(rgb, location, self.artifact)
-        detections = np.asarray(self.victim.detect_rgb(shown, conf=self.conf, imgsz=self.imgsz)).reshape(-1, 6)
-        image = np.ascontiguousarray(shown).copy()
-        draw_location(image, location)
-        draw_detections(image, detections, self.victim.names, self.class_ids, self.conf)
-        lines, ok = [], None
-        if self.artifact is not None:
-            centre = location.centre_px if location is not None else None
-            verdict = judge(detections, self.artifact.goal, self.class_ids, self.conf, None, centre)
-            ok = verdict.worked
-            lines.append(f"{verdict_line(verdict)}  {'/'.join(self.artifact.judged_classes)} "
-                         f"{verdict.target_score:.2f}  ({location.method if location else 'artifact not found'})")
-        else:
-            lines.append(f"{len(detections)} detections")
-        lines.append(f"{self.fps:4.1f} fps  imgsz {self.imgsz or self.victim.imgsz}"
-                     + ("  COUNTERFACTUAL" if self.show_counterfactual else ""))
-        draw_banner(image, lines, ok)
-        return image
+        speed = (f"{self.fps:4.1f} fps  imgsz {self.imgsz or self.victim.imgsz}"
+                 + ("  COUNTERFACTUAL" if self.show_counterfactual else ""))
+        if self.scorer is None:
+            detections = np.asarray(self.victim.detect_rgb(rgb, conf=self.conf, imgsz=self.imgsz)).reshape(-1, 6)
+            image = np.ascontiguousarray(rgb).copy()
+            draw_detections(image, detections, self.victim.names, None, self.conf)
+            draw_banner(image, [f"{len(detections)} detections", speed], None)
+            return image
+        location = self.scorer.locate(rgb, hint=self._last_location)
+        self._last_location = location
+        score = self.last_score = self.scorer.score(rgb, with_colour=False, location=location)
+        return annotate(rgb, score, self.victim.names, self.scorer.class_ids, self.conf, title=speed,
+                        counterfactual=self.show_counterfactual and score.counterfactual_image is not None)
 
     def snapshot(self):
         if self._last_annotated is None:

@@ -12,8 +12,8 @@ import numpy as np
 from patchgen.atomic import atomic_save, atomic_write_text
 
 PHOTO_COLUMNS = ["photo", "outcome", "located", "method", "export", "markers_found", "feature_inliers",
-                 "target_score", "worked", "counterfactual_target_score", "counterfactual_outcome", "score_change",
-                 "delta_e_mean", "delta_e_p95", "wearer_source", "notes"]
+                 "image_correlation", "target_score", "worked", "counterfactual_target_score",
+                 "counterfactual_outcome", "score_change", "delta_e_mean", "delta_e_p95", "wearer_source", "notes"]
 
 
 def photo_row(name: str, record: dict) -> dict:
@@ -25,7 +25,8 @@ def photo_row(name: str, record: dict) -> dict:
     return {"photo": name, "outcome": verdict["outcome"], "located": record["located"],
             "method": location.get("method", ""), "export": record.get("export"),
             "markers_found": len(location.get("markers_found", [])), "feature_inliers":
-            location.get("feature_inliers", 0), "target_score": verdict["target_score"],
+            location.get("feature_inliers", 0), "image_correlation": location.get("correlation"),
+            "target_score": verdict["target_score"],
             "worked": verdict["worked"], "counterfactual_target_score": cf.get("target_score"),
             "counterfactual_outcome": cf.get("outcome"), "score_change": record.get("score_change"),
             "delta_e_mean": colour.get("delta_e_mean"), "delta_e_p95": colour.get("delta_e_p95"),

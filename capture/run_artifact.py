@@ -1,5 +1,6 @@
 """What `capture/` needs to know of an artifact: its image, its physical size, the marker layouts of its exports (a
-run may hold several: one per size and paper), and the attack it was made for (victim, goal, classes). It comes
+run may hold several: one per size and paper), and the attack it was made for (victim, goal, classes). A texture's
+or a camouflage's artifact is the sheet of repeats it was exported as (capture/texture_print.py). It comes
 from a run directory (load_run) or from a published image with the attack named on the command line
 (published_artifact: a peer's patch, printed without patchgen's markers, found by its own features)."""
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from capture.texture_print import choose_tiling, printed_as_tiling, sheet_image
 from patchgen import registry, run_dir as run_files
 from patchgen.config import RunConfig, apply_override, check_choices, from_dict
 from patchgen.errors import UserError, require_file, require_folder
@@ -36,6 +38,10 @@ class RunArtifact:
     name: str  # for reports: the run directory's name, or the published image's file name
     run_dir: Path | None = None  # None: a published image, no run
     size_known: bool = True  # False: no physical size anywhere, 1 mm per pixel assumed
+    # (x, y): a texture's print repeats at this (image_rgba and size_mm are then the whole sheet's, or one repeat
+    # where it was never exported); the locator must not take the sheet for itself moved by whole repeats.
+    # None: no repeats (a patch).
+    period_mm: tuple | None = None
 
     @property
     def rgb(self) -> np.ndarray:
@@ -123,7 +129,7 @@ def _check_attack(goal, target_classes, goal_class, where: str) -> None:
 
 def load_run(run_dir, export: str | None = None) -> RunArtifact:
     """The run's artifact image and sidecar (patchgen.run_dir) and the marker layouts of its exports (all of
-    RUN/export, or `export`)."""
+    RUN/export, or `export`); for a kind printed as a tiling, the sheet of repeats it was exported as."""
     run_dir = require_folder(run_dir, "run directory")
     sidecar = run_files.read_sidecar(run_dir)
     where = str(run_dir / run_files.SIDECAR)
@@ -135,13 +141,21 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
         raise refuse_classifier(f"{run_dir} attacks a classifier (goal {sidecar['goal']!r})")
     _check_attack(sidecar["goal"], sidecar["target_classes"], sidecar["goal_class"], where)
     rgba = read_image(require_file(run_dir / run_files.ARTIFACT_PNG, "artifact image"), keep_alpha=True)
+    attack = dict(victim=sidecar["victim"] or None, goal=sidecar["goal"], goal_class=sidecar["goal_class"],
+                  target_classes=tuple(sidecar["target_classes"]), name=run_dir.name, run_dir=run_dir)
+    kind = sidecar.get("artifact", "patch")
+    if printed_as_tiling(kind):
+        tiling = choose_tiling(run_dir, kind, export)
+        if tiling is None:  # one repeat of unknown size (1 mm per pixel)
+            size = (float(rgba.shape[1]), float(rgba.shape[0]))
+            return RunArtifact(image_rgba=rgba, size_mm=size, exports=(), size_known=False, period_mm=size, **attack)
+        return RunArtifact(image_rgba=sheet_image(rgba, tiling), size_mm=tiling.pattern_mm, exports=(),
+                           period_mm=(tiling.repeat_mm, tiling.repeat_mm), **attack)
 
     exports = choose_exports(run_dir, export)
     size = exports[0].size_mm if exports else _size_pair(sidecar["physical_size_mm"], where)
     return RunArtifact(image_rgba=rgba, size_mm=size or (float(rgba.shape[1]), float(rgba.shape[0])),
-                       exports=exports, victim=sidecar["victim"] or None, goal=sidecar["goal"],
-                       target_classes=tuple(sidecar["target_classes"]), goal_class=sidecar["goal_class"],
-                       name=run_dir.name, run_dir=run_dir, size_known=size is not None)
+                       exports=exports, size_known=size is not None, **attack)
 
 
 def _size_pair(value, where: str):

@@ -9,7 +9,9 @@ import numpy as np
 
 from capture.colour_fidelity import colour_fidelity
 from capture.counterfactual import counterfactual
-from capture.locate import FeatureTemplate, Location, locate_artifact
+from capture.appearance import Appearance
+from capture.locate import locate_artifact
+from capture.location import Location
 from capture.rectify import rectify
 from capture.verdict import Verdict, judge, wearer_from_counterfactual
 
@@ -59,7 +61,8 @@ class FrameScore:
 
 
 class Scorer:
-    """Everything fixed across the photos of one artifact: the artifact, its feature template, the victim."""
+    """Everything fixed across the photos of one artifact: the artifact, its appearance, the victim. `patchgen
+    score`, its videos and `patchgen live` all go through one: one locator, one verdict."""
 
     def __init__(self, artifact, victim, conf: float = 0.25, imgsz: int | None = None, fill: str = "grey",
                  seed: int = 0, use_features: bool = True, feature_max_side: int | None = None):
@@ -70,20 +73,21 @@ class Scorer:
         wearer = artifact.wearer_classes
         self.wearer_ids = None if wearer is None else tuple(victim.class_id(name) for name in wearer)
         self.use_features, self.feature_max_side = use_features, feature_max_side
-        self._template = None
+        self._appearance = None
 
     @property
-    def template(self) -> FeatureTemplate:
-        if self._template is None:
-            self._template = FeatureTemplate(self.artifact)
-        return self._template
+    def appearance(self) -> Appearance:
+        if self._appearance is None:
+            self._appearance = Appearance(self.artifact)
+        return self._appearance
 
     def detect(self, rgb: np.ndarray) -> np.ndarray:
         return np.asarray(self.victim.detect_rgb(rgb, conf=SCORE_FLOOR, imgsz=self.imgsz)).reshape(-1, 6)
 
-    def locate(self, rgb: np.ndarray) -> Location | None:
-        return locate_artifact(rgb, self.artifact, template=self.template if self.use_features else None,
-                               use_features=self.use_features, feature_max_side=self.feature_max_side)
+    def locate(self, rgb: np.ndarray, hint: Location | None = None) -> Location | None:
+        """`hint`: where the artifact was in the previous frame (video, live), tried first."""
+        return locate_artifact(rgb, self.artifact, appearance=self.appearance if self.use_features else None,
+                               use_features=self.use_features, feature_max_side=self.feature_max_side, hint=hint)
 
     def score(self, rgb: np.ndarray, wearer_box=None, with_counterfactual: bool = True,
               with_colour: bool = True, location: Location | None | str = "find") -> FrameScore:

@@ -40,7 +40,9 @@ function show(s) {
     `counterfactual ${s.counterfactual ? 'on' : 'off'} | snapshots ${s.snapshots} | ${s.message}`;
   el.dataset.frames = s.frames;
 }
-function poll() { fetch('/status').then(r => r.json()).then(show).catch(() => {}).finally(() => setTimeout(poll, 300)); }
+function poll() {
+  fetch('/status').then(r => r.json()).then(show).catch(() => {}).finally(() => setTimeout(poll, 300));
+}
 document.addEventListener('keydown', e => {
   if (e.key === 's') post('/snapshot');
   if (e.key === 'c') post('/toggle');

@@ -82,7 +82,8 @@ def frame_on_wearer(image: np.ndarray, box, size=(1920, 1080), fill=0.85, shift=
 def random_pose(rng) -> dict:
     """Angles of the printout plane (degrees), its size relative to the torso rule, and where on the torso."""
     return {"yaw_deg": rng.uniform(-35, 35), "pitch_deg": rng.uniform(-25, 25), "roll_deg": rng.uniform(-20, 20),
-            "size_factor": rng.uniform(0.8, 1.25), "anchor_x": rng.uniform(0.4, 0.6), "anchor_y": rng.uniform(0.3, 0.42)}
+            "size_factor": rng.uniform(0.8, 1.25), "anchor_x": rng.uniform(0.4, 0.6),
+            "anchor_y": rng.uniform(0.3, 0.42)}
 
 
 def pose_homography(sheet_mm_center, artifact_side_px: float, artifact_side_mm: float, center_px, pose) -> tuple:
@@ -120,10 +121,14 @@ def sheet_from_export(export_json) -> tuple[Sheet, dict]:
     return Sheet(image=image, mm_to_px=mm_to_px, marker_corners_px=corners), layout
 
 
-def bare_print(artifact_rgba: np.ndarray, size_mm) -> Sheet:
-    """The artifact printed alone at `size_mm` (w, h), as a peer's published patch is: no markers, no caption,
-    transparent pixels left as paper."""
-    return Sheet(image=on_paper(artifact_rgba), mm_to_px=mm_to_pixel_matrix(artifact_rgba.shape[1] / size_mm[0]))
+def bare_print(artifact_rgba: np.ndarray, size_mm, margin_mm: float = 0.0) -> Sheet:
+    """The artifact printed alone at `size_mm` (w, h), as a peer's published patch is, or a texture's sheet of
+    repeats (capture.run_artifact gives it as one image): no markers, no caption, transparent pixels left as
+    paper, and `margin_mm` of paper around it."""
+    px_per_mm = artifact_rgba.shape[1] / size_mm[0]
+    pad = int(round(margin_mm * px_per_mm))
+    image = np.pad(on_paper(artifact_rgba), ((pad, pad), (pad, pad), (0, 0)), constant_values=255)
+    return Sheet(image=image, mm_to_px=mm_to_pixel_matrix(px_per_mm, (-pad / px_per_mm, -pad / px_per_mm)))
 
 
 def crop_sheet(sheet: Sheet, rect_mm) -> Sheet:
@@ -162,6 +167,9 @@ def synthesize(
     """Warp the printout `sheet` onto the torso of `wearer_box` in `background_rgb` (same pixels, any size).
 
     The artifact's side is `artifact_scale` x the wearer box diagonal (x0.8-1.25), as the spine places patches.
+    A texture's print is pasted the same way: its sheet of repeats as one printout (bare_print of the sheet
+    capture.run_artifact gives), its longest side at `artifact_scale`; to keep millimetres alike across prints on
+    one person, scale it by its size (benchmarks/capture.py: 0.2 of the diagonal for 300 mm).
     `pose` (see random_pose) fixes the geometry, e.g. to move the printout smoothly through a video;
     `effects=False` gives a photo as clean as the digital version."""
     background = np.ascontiguousarray(background_rgb)

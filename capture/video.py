@@ -65,11 +65,13 @@ def score_video(path, scorer, stride: int = 1, annotated_path=None, max_frames: 
     names, class_ids, conf = scorer.victim.names, scorer.class_ids, scorer.conf
 
     def run(writer_path=None):
-        writer = None
+        writer, previous = None, None
         try:
             for index, rgb in source.frames(stride=stride):
                 try:
-                    score = scorer.score(rgb)
+                    # Where the artifact was in the last frame is tried first (then found afresh if not there).
+                    previous = scorer.locate(rgb, hint=previous)
+                    score = scorer.score(rgb, location=previous)
                 except UserError as err:  # the user's to settle (e.g. which export), not a bad frame
                     raise UserError(f"{path}: frame {index}: {err}") from None
                 except Exception as err:  # one bad frame must not lose the rest of the video

@@ -9,7 +9,9 @@ import pytest
 
 from capture.colour_fidelity import colour_fidelity
 from capture.counterfactual import counterfactual
-from capture.locate import FeatureTemplate, Location, locate_artifact, locate_by_markers
+from capture.appearance import Appearance
+from capture.locate import locate_artifact, locate_by_markers
+from capture.location import Location
 from patchgen.image_io import read_image
 from capture.rectify import artifact_mask_in_photo, rectify
 from capture.run_artifact import load_run
@@ -74,13 +76,13 @@ def test_markerless_printout_found_by_its_features(exported_run, inria_dev):
     gap = -layout["markers"][0]["corners_mm"][2][0]
     w, h = artifact.size_mm
     bare = crop_sheet(sheet, (-gap / 2, -gap / 2, w + gap / 2, h + gap / 2))
-    template = FeatureTemplate(artifact)
+    appearance = Appearance(artifact)
     rng = np.random.default_rng(1)
     errors = []
     for background, wearer in scenes(inria_dev, rng):
         shot = synthesize(background, wearer, bare, artifact.size_mm, rng, pose=dict(random_pose(rng)))
         assert detect_markers(shot.photo) == {}  # the markers really are gone
-        location = locate_artifact(shot.photo, artifact, template)
+        location = locate_artifact(shot.photo, artifact, appearance)
         assert location is not None and location.method == "features"
         errors.append(np.sqrt(((location.corners_px - shot.artifact_corners_px) ** 2).sum(1).mean()))
     assert np.median(errors) < 3.0, errors
