@@ -42,7 +42,7 @@ def _unique_stem(path: Path, used: set) -> str:
 
 
 def score_inputs(inputs, artifact, out_dir, stride: int = 1, victim=None, conf: float = 0.25,
-                 imgsz: int | None = None, fill: str = "grey", log=print) -> dict:
+                 imgsz: int | None = None, fill: str = "grey", device="cpu", log=print) -> dict:
     """Score every photo and video in `inputs` against `artifact` (capture.run_artifact: load_run or
     published_artifact); write JSON/CSV/images/HTML under `out_dir`.
 
@@ -52,7 +52,7 @@ def score_inputs(inputs, artifact, out_dir, stride: int = 1, victim=None, conf: 
     if not inputs:
         raise UserError("no photos or videos given")
     out = Path(out_dir)
-    victim = load_victim_for(artifact, victim)
+    victim = load_victim_for(artifact, victim, device)
     scorer = Scorer(artifact, victim, conf=conf, imgsz=imgsz, fill=fill)
     names = victim.names
     used, photos, videos, errors = set(), [], [], []

@@ -13,6 +13,7 @@ from patchgen.run_dir import SCORE
 EXPORT_HELP = ("the print the photos show: an export's name in RUN/export (e.g. patch_80x80mm_a4) or the path of "
                "its .json (default: whichever of the run's exports the markers fit)")
 MAX_PORT = 65535
+DEVICE_HELP = "where the victim runs: cpu, cuda, cuda:N or auto (a GPU where there is one; default cpu)"
 
 
 def add_commands(subparsers):
@@ -38,6 +39,7 @@ def add_commands(subparsers):
     score.add_argument("--fill", choices=("grey", "random"), default="grey",
                        help="what paints the artifact over in the counterfactual")
     score.add_argument("--threads", type=int, help="CPU threads for the victim (default: torch's choice)")
+    score.add_argument("--device", default="cpu", help=DEVICE_HELP)
     score.add_argument("--export", metavar="NAME", help=EXPORT_HELP)
     score.set_defaults(func=run_score)
 
@@ -62,10 +64,15 @@ def add_commands(subparsers):
     live.add_argument("--snapshots", default="snapshots", help="folder for snapshots (default ./snapshots)")
     live.add_argument("--threads", type=int,
                       help="CPU threads for the victim (default: torch's; 1 is often faster on a busy machine)")
+    live.add_argument("--device", default="cpu", help=DEVICE_HELP)
     live.set_defaults(func=run_live)
 
 
 def _check_common(args):
+    """Checks the flags both commands share; returns the victim's device."""
+    from patchgen.train import resolve_device
+
+    device = resolve_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise UserError(f"--threads must be >= 1, got {args.threads}")
@@ -76,6 +83,7 @@ def _check_common(args):
         raise UserError(f"--conf must be between 0 and 1, got {args.conf}")
     if args.imgsz is not None and (args.imgsz < 32 or args.imgsz % 32):
         raise UserError(f"--imgsz must be a multiple of 32 (>= 32), got {args.imgsz}")
+    return device
 
 
 def _score_artifact(args):
@@ -103,12 +111,12 @@ def _score_artifact(args):
 def run_score(args) -> int:
     from capture.batch import score_inputs
 
-    _check_common(args)
+    device = _check_common(args)
     if args.stride < 1:
         raise UserError(f"--stride must be >= 1, got {args.stride}")
     artifact, out = _score_artifact(args)
     score_inputs(args.inputs, artifact, out, stride=args.stride, victim=args.victim, conf=args.conf,
-                 imgsz=args.imgsz, fill=args.fill, log=lambda m: print(m, file=sys.stderr))
+                 imgsz=args.imgsz, fill=args.fill, device=device, log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -127,7 +135,7 @@ def run_live(args) -> int:
     from capture.live import LiveDemo, has_screen
     from capture.run_artifact import load_run
 
-    _check_common(args)
+    device = _check_common(args)
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
     if not 0 <= args.port <= MAX_PORT:
@@ -145,8 +153,8 @@ def run_live(args) -> int:
     source = FrameSource(args.camera, loop=args.loop).open()
     server = None
     try:
-        victim = load_victim_for(artifact, args.victim) if artifact is not None else \
-            load_victim_for_name(args.victim)
+        victim = load_victim_for(artifact, args.victim, device) if artifact is not None else \
+            load_victim_for_name(args.victim, device)
         window = has_screen() and not args.no_window
         if args.serve:
             from capture.serve import LiveServer
@@ -172,7 +180,7 @@ def run_live(args) -> int:
     return 0
 
 
-def load_victim_for_name(name):
+def load_victim_for_name(name, device):
     from patchgen.victims import load_victim
 
-    return load_victim(str(name), device="cpu")
+    return load_victim(str(name), device=device)

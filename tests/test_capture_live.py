@@ -11,6 +11,7 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from capture_helpers import exported_peer_patch
 
@@ -229,3 +230,28 @@ def test_mjpeg_stream_that_stops_midway_is_retried_then_reported(scene, capsys):
     done = int(err.split("live: ")[-1].split(" frames")[0])
     assert done >= 1  # (a reconnect may see the frame on screen again, so no upper bound)
     assert "stream stopped after" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a machine without CUDA gives")
+def test_device_flag_without_cuda_and_unknown_device(scene, capsys):
+    for command in (["live", "--camera", str(scene["video"])], ["score", str(scene["video"])]):
+        assert main([*command, "--run", str(scene["run"]), "--device", "cuda"]) == 2
+        assert capsys.readouterr().err.strip().endswith("this machine has no CUDA GPU (use device: cpu)")
+        assert main([*command, "--run", str(scene["run"]), "--device", "tpu7"]) == 2
+        assert capsys.readouterr().err.strip().endswith("unknown device 'tpu7' (auto, cpu, cuda, cuda:N)")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_live_and_score_on_the_gpu_agree_with_the_cpu(scene, capsys, tmp_path):
+    code = main(["live", "--camera", str(scene["video"]), "--run", str(scene["run"]), "--frames", "2",
+                 "--imgsz", "320", "--no-window", "--device", "cuda", "--snapshots", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    summaries = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / device
+        assert main(["score", str(scene["video"]), "--run", str(scene["run"]), "--stride", "4", "--out", str(out),
+                     "--device", device]) == 0
+        summaries[device] = json.loads((out / "summary.json").read_text())
+    cpu, cuda = summaries["cpu"]["videos"][0], summaries["cuda"]["videos"][0]
+    assert cuda["attack_worked_rate"] == cpu["attack_worked_rate"]
+    assert cuda["mean_target_score"] == pytest.approx(cpu["mean_target_score"], abs=0.02)
