@@ -1,5 +1,6 @@
-"""Training checkpoints as safetensors (no pickle): the artifact, Adam's moments and the generator's state, so
-a resumed run continues exactly where the killed one stopped."""
+"""Training checkpoints as safetensors (no pickle): the artifact, Adam's moments and the generators' states (one
+per data-parallel rank: "generator" is rank 0's, "generator.R" rank R's), so a resumed run continues exactly
+where the killed one stopped."""
 
 from pathlib import Path
 
@@ -12,19 +13,26 @@ from patchgen.run_dir import CHECKPOINT
 from patchgen.tensor_file import read_tensors
 
 
-def save_checkpoint(run_dir, step: int, artifact, optimizer, generator) -> Path:
+def save_checkpoint(run_dir, step: int, artifact, optimizer, generator_states: list[torch.Tensor]) -> Path:
     tensors = {"artifact." + k: v.detach().cpu().contiguous() for k, v in artifact.state_dict().items()}
     for i, param in enumerate(optimizer.param_groups[0]["params"]):
         for name, value in optimizer.state.get(param, {}).items():
             tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["generator"] = generator.get_state().cpu()
+    for rank, state in enumerate(generator_states):
+        tensors[_generator_key(rank)] = state.cpu()
     path = Path(run_dir) / CHECKPOINT
-    return atomic_save(path, lambda tmp: save_file(tensors, tmp, {"step": str(step)}))
+    metadata = {"step": str(step), "ranks": str(len(generator_states))}
+    return atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata))
 
 
-def load_checkpoint(run_dir, artifact, optimizer, generator) -> int:
-    """Restore everything in place; returns the number of steps already done. A truncated or foreign file is
-    one UserError naming it (the caller has written nothing yet)."""
+def _generator_key(rank: int) -> str:
+    return f"generator.{rank}" if rank else "generator"
+
+
+def load_checkpoint(run_dir, artifact, optimizer, generator, rank: int = 0, ranks: int = 1) -> int:
+    """Restore everything in place (rank `rank` of `ranks`: its own generator); returns the number of steps
+    already done. A truncated or foreign file, or one written by another number of ranks, is one UserError naming
+    it (the caller has written nothing yet)."""
     path = Path(run_dir) / CHECKPOINT
     tensors, metadata = read_tensors(path, "checkpoint", ("step", "generator"))
     try:
@@ -37,5 +45,10 @@ def load_checkpoint(run_dir, artifact, optimizer, generator) -> int:
         state = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"adam.{i}.")}
         if state:
             optimizer.state[param] = {k: (v if k == "step" else v.to(device)) for k, v in state.items()}
-    generator.set_state(tensors["generator"])
+    saved_ranks = int(metadata.get("ranks", "1"))
+    if saved_ranks != ranks:
+        raise UserError(f"checkpoint {path} was written by {saved_ranks} training process(es), this resume runs "
+                        f"{ranks}: resume with the same torchrun --nproc_per_node x --nnodes (each keeps its own "
+                        f"random stream)")
+    generator.set_state(tensors[_generator_key(rank)])
     return int(metadata["step"])

@@ -39,14 +39,18 @@ def cmd_train(args) -> int:
     from patchgen.config import load_config
 
     config = load_config(args.config, args.set)  # before torch loads: a config error is one line, at once
+    from contextlib import nullcontext
+
+    from patchgen.distributed import world
     from patchgen.evaluate import evaluate_run
     from patchgen.run_lock import run_lock
     from patchgen.train import train
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    with run_lock(out):  # over training and its evaluation: no other writer in between
+    main = world().main  # under torchrun: rank 0 alone locks, writes and evaluates
+    with run_lock(out) if main else nullcontext():  # over training and its evaluation: no other writer in between
         train(config, out, resume=args.resume, progress=not args.quiet)
-        if not args.no_eval:
+        if main and not args.no_eval:
             evaluate_run(out, progress=not args.quiet)
     return 0
 

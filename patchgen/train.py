@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from patchgen import eot, registry, run_dir as run_files
+from patchgen.distributed import World, rank_seed, world as this_world
 from patchgen.checkpoint import load_checkpoint, save_checkpoint
 from patchgen.config import ADVERSARIAL, RunConfig, placement_kind
 from patchgen.errors import UserError, require_file
@@ -44,11 +45,17 @@ def load_colour_model_for(config: RunConfig, device):
 class Setup:
     """Everything a step needs, built once from the config (also used by benchmarks and evaluation): the victim,
     its family's data, and the plug-ins the config names (goal, placement, artifact, loss terms).
-    victim: an already-built victim (the Python API's own nn.Module, wrapped), instead of config.victim."""
+    victim: an already-built victim (the Python API's own nn.Module, wrapped), instead of config.victim.
+    rank, ranks: this process's share of data-parallel training (distributed.py): its shard of the images, its
+    generator and its part of the global batch; device: where it runs (default: the config's train.device)."""
 
-    def __init__(self, config: RunConfig, quiet: bool = False, victim=None):
+    def __init__(self, config: RunConfig, quiet: bool = False, victim=None, rank: int = 0, ranks: int = 1,
+                 device: torch.device | None = None):
         self.config = config
-        self.device = resolve_device(config.train.device)
+        if config.train.batch % ranks:
+            raise UserError(f"train.batch {config.train.batch} must split evenly over the {ranks} processes")
+        self.local_batch = config.train.batch // ranks
+        self.device = device or resolve_device(config.train.device)
         self.victim = load_victim(victim if victim is not None else config.victim, self.device, config.imgsz or None)
         self.imgsz = self.victim.imgsz
         goal_plugin = registry.entry("goal", config.goal, "goal")
@@ -63,6 +70,11 @@ class Setup:
         self.generator = torch.Generator(self.device).manual_seed(config.train.seed)
         self.artifact = registry.get("artifact", config.artifact.kind).from_config(config.artifact, self.generator)
         self.artifact = self.artifact.to(self.device)
+        if rank:  # the same initial artifact on every rank, then each its own draws
+            self.generator.manual_seed(rank_seed(config.train.seed, rank))
+        self.shard = torch.arange(rank, len(self.scenes), ranks, device=self.device)
+        if not len(self.shard):
+            raise UserError(f"{len(self.scenes)} training images cannot be shared by {ranks} processes")
         self.placement_kind = placement_kind(config)
         self.placement = placement_for(config, self.artifact)
         # one window size for the whole run, so the step never asks the device for box sizes
@@ -91,10 +103,12 @@ class Setup:
         return total, parts
 
     def draw(self):
-        """Batch indices and EOT params for one step, from the run's one generator (replayable)."""
+        """Batch indices (from this rank's shard) and EOT params for one step, from its one generator
+        (replayable)."""
         cfg = self.config
-        index = torch.randint(len(self.scenes), (cfg.train.batch,), generator=self.generator, device=self.device)
-        params = eot.sample(cfg.train.batch * self.slots, self.generator, cfg.eot, self.artifact.mask.shape[-1],
+        pick = torch.randint(len(self.shard), (self.local_batch,), generator=self.generator, device=self.device)
+        index = self.shard[pick]
+        params = eot.sample(self.local_batch * self.slots, self.generator, cfg.eot, self.artifact.mask.shape[-1],
                             self.artifact.tiled)
         return index, params
 
@@ -103,40 +117,50 @@ def train(config: RunConfig, run_dir, resume: bool = False, progress: bool = Tru
           origin: str = "train", victim=None):
     """Train and write the run directory; returns its path. stop_after (tests) ends early, as a kill would.
     origin: the command that starts the run, kept in its record (`patchgen demo` resumes only its own runs).
-    victim: a victim object from the Python API instead of config.victim (see load_config)."""
+    victim: a victim object from the Python API instead of config.victim (see load_config).
+    Under torchrun every rank trains and rank 0 alone writes (distributed.py)."""
     run_dir = Path(run_dir)
-    with run_lock(run_dir):
-        setup, optimizer, start = begin(config, run_dir, resume, origin, victim)
-        done = run_steps(setup, optimizer, run_dir, start, progress, stop_after)
-        if done == config.train.steps:
+    world = this_world()
+    with run_lock(run_dir) if world.main else nullcontext():
+        setup, optimizer, start = begin(config, run_dir, resume, origin, victim, world)
+        done = run_steps(setup, optimizer, run_dir, start, progress and world.main, stop_after, world)
+        if done == config.train.steps and world.main:
             finish(run_dir, setup, done)
+        world.barrier()  # no rank leaves (and, under `patchgen train`, evaluates) before the run is written
     return run_dir
 
 
-def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=None):
+def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=None, world: World = World()):
     """The folder is checked against --resume (and the config against the run's) before anything is computed;
-    the record is written only once the checkpoint has loaded, so a refused or broken resume changes nothing."""
+    the record is written only once the checkpoint has loaded, so a refused or broken resume changes nothing.
+    Every rank reads the folder before rank 0 writes to it (main_first ends in a barrier)."""
     holds_run = run_files.holds_run(run_dir)
     if not resume and holds_run:
         raise UserError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
     if resume and not holds_run:
         raise UserError(f"nothing to resume in {run_dir} (no {run_files.CHECKPOINT})")
     changes = run_files.resume_changes(run_dir, config) if resume else {}
-    setup = Setup(config, victim=victim)
+    with world.main_first():  # rank 0 loads (and caches pseudo-labels) first
+        setup = Setup(config, victim=victim, rank=world.rank, ranks=world.size,
+                      device=world.place(resolve_device(config.train.device)))
     optimizer = torch.optim.Adam(setup.artifact.parameters(), lr=config.train.lr)
-    if resume:
-        start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator)
-        run_files.record_resume(run_dir, start, changes)
-    else:
-        start = 0
-        run_files.start_record(run_dir, config, origin)
-    run_files.keep_metrics_until(run_dir, start)
+    start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator, world.rank, world.size) \
+        if resume else 0
+    world.barrier()  # every rank has read the checkpoint before rank 0 writes anything
+    if world.main:
+        if resume:
+            run_files.record_resume(run_dir, start, changes)
+        else:
+            run_files.start_record(run_dir, config, origin)
+        run_files.keep_metrics_until(run_dir, start)
     return setup, optimizer, start
 
 
-def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool, stop_after: int | None) -> int:
+def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool, stop_after: int | None,
+              world: World = World()) -> int:
     """Steps start..train.steps (or stop_after); returns the number done. Stops with a UserError at the first
-    log or checkpoint step whose loss or artifact is not finite, so the checkpoint on disk stays a finite one."""
+    log or checkpoint step whose loss or artifact is not finite, so the checkpoint on disk stays a finite one.
+    Logged losses are the mean over ranks; every rank takes each decision (stop, log, save) together."""
     cfg = setup.config.train
     saved = start  # the step the checkpoint on disk holds (0: none)
     started = time.time()
@@ -150,6 +174,7 @@ def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool
             total, parts = setup.step_loss(index, params)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            world.average_gradients(setup.artifact.parameters())
             optimizer.step()
 
             done = step + 1
@@ -159,19 +184,24 @@ def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool
                 continue
             # the only host syncs: at log and checkpoint intervals
             parameters = torch.stack([torch.isfinite(p).all() for p in setup.artifact.parameters()])
-            finite = torch.isfinite(total) & parameters.all()
+            finite = world.all(torch.isfinite(total) & parameters.all())
             if not bool(finite.item()):
                 kept = (f"kept {run_dir / run_files.CHECKPOINT} from step {saved}" if saved
                         else "no checkpoint was due before it")
                 raise UserError(f"training stopped at step {done}: the loss or the artifact is no longer finite "
                                 f"(nan or inf: look at the victim and colour model files); {kept}")
             if log_now:
-                row = {"step": done, "loss": total.item(), **{k: v.item() for k, v in parts.items()},
+                values = world.mean(torch.stack([total.detach(), *(v.detach() for v in parts.values())]))
+                values = values.tolist()
+                row = {"step": done, "loss": values[0], **dict(zip(parts, values[1:])),
                        "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - started, 2)}
-                run_files.append_metrics(run_dir, row)
+                if world.main:
+                    run_files.append_metrics(run_dir, row)
                 bar.set_postfix(loss=f"{row['loss']:.4f}", adv=f"{row['adversarial']:.3f}")
             if save_now:
-                save_checkpoint(run_dir, done, setup.artifact, optimizer, setup.generator)
+                generators = world.gather(setup.generator.get_state())
+                if world.main:
+                    save_checkpoint(run_dir, done, setup.artifact, optimizer, generators)
                 saved = done
             if stop_after is not None and done >= stop_after:
                 return done

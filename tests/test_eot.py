@@ -1,10 +1,13 @@
+import pytest
 import torch
 
 from patchgen import eot
 from patchgen.artifacts import Patch
 from patchgen.data import load_scenes
 from patchgen.victims import load_victim
-from spine_helpers import render_on_targets, vanish_goal
+from spine_helpers import render_on_targets, small_config, two_image_folder, vanish_goal
+
+STICKERS = "[{centre: [0.3, 0.3], side: 0.12, shape: circle}, {centre: [0.7, 0.5], side: 0.12}]"
 
 
 def scenes_and_victim(yolov5n_path, inria_dev):
@@ -109,3 +112,52 @@ def test_windowed_compositing_equals_the_full_image_warp(yolov5n_path, inria_dev
     (grad_w,) = torch.autograd.grad(windowed.sum(), patch)
     (grad_r,) = torch.autograd.grad(reference.sum(), patch)
     assert torch.allclose(grad_w, grad_r, atol=1e-2)
+
+
+def reference_render(images, masks, scenes_images, placed, params):
+    """The plain definition for any artifact kind: each instance's own appearance, cloth-warped, warped over the
+    whole image by its placement's one matrix, composited slot by slot."""
+    from patchgen.eot.cloth import cloth_warp
+    from patchgen.eot.render import photometric
+    from patchgen.eot.warp import warp_into_image
+
+    b, n = placed.valid.shape
+    h, w = scenes_images.shape[-2:]
+    n_inst, side = len(params), images.shape[-1]
+    rgb = photometric(images, params)
+    masks = masks.expand(n_inst, 1, side, side)
+    rgba = cloth_warp(torch.cat([rgb * masks, masks], 1), params.tps)
+    warped = warp_into_image(rgba, placed.matrix, (h, w)).view(b, n, 4, h, w) * placed.valid.view(b, n, 1, 1, 1)
+    out = scenes_images
+    for slot in range(n):
+        out = out * (1 - warped[:, slot, 3:]) + warped[:, slot, :3]
+    return out
+
+
+@pytest.mark.parametrize("kind, settings", [
+    ("patch", {"eot.tps": 0.04}),
+    ("texture", {"artifact.kind": "texture", "artifact.size": 32, "artifact.crop": 24, "eot.tps": 0.04,
+                 "placement.kind": "torso"}),
+    ("camouflage", {"artifact.kind": "camouflage", "artifact.size": 32, "artifact.crop": 24, "artifact.cell": 2,
+                    "artifact.colours": 4, "placement.kind": "torso", "eot.tps": 0.04}),
+    ("stickers", {"artifact.kind": "stickers", "artifact.size": 16, "artifact.pieces": STICKERS,
+                  "placement.kind": "in_box"}),
+])  # fmt: skip
+def test_the_fast_render_of_every_artifact_kind_matches_the_reference_render(kind, settings, yolov5n_path,
+                                                                             inria_dev, tmp_path):
+    """The training step's render (one matrix per instance, one TPS grid, each instance warped into a window
+    around its placement, one gather/scatter per slot) against the plain definition, on the same params."""
+    from patchgen.train import Setup
+
+    if kind == "camouflage":
+        settings = {**settings, "artifact.reference": str(sorted((inria_dev / "images").iterdir())[1])}
+    data = two_image_folder(inria_dev, tmp_path / "data")
+    setup = Setup(small_config(yolov5n_path, data, **{"artifact.init": "random", **settings}), quiet=True)
+    index, params = setup.draw()
+    scenes = setup.scenes.batch(index)
+    placed = setup.placement.place(scenes, params)
+    image, mask = setup.artifact.appearance(params)
+    fast = eot.render(image, mask, scenes.images, placed, params, None, setup.window)
+    reference = reference_render(image, mask, scenes.images, placed, params)
+    assert (fast - scenes.images).abs().sum() > 0, "the artifact is drawn"
+    assert (fast - reference).abs().max() < 5e-3, (fast - reference).abs().max()  # the same bilinear samples
