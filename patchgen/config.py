@@ -149,7 +149,7 @@ class TrainConfig:
     seed: int = number(0, 0, MAX_SEED)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
-    compile: bool = False  # torch.compile the victim
+    compile: bool = False  # torch.compile the victim (CUDA graphs on CUDA; eager where compiling fails)
     checkpoint_every: int = number(50, 1)
     log_every: int = number(10, 1)
 

@@ -42,6 +42,15 @@ def load_colour_model_for(config: RunConfig, device):
     return load_colour_model(require_file(config.colour_model, "colour model")).to(device)
 
 
+def compiled(victim, cuda: bool):
+    """torch.compile'd victim: on CUDA with CUDA graphs (mode reduce-overhead: a run's shapes never change), and
+    where compiling fails (no compiler, an op it cannot trace) the victim runs eagerly instead of the run failing."""
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True  # fall back to eager, with a warning, on a compile error
+    return torch.compile(victim, mode="reduce-overhead" if cuda else "default", dynamic=False)
+
+
 class Setup:
     """Everything a step needs, built once from the config (also used by benchmarks and evaluation): the victim,
     its family's data, and the plug-ins the config names (goal, placement, artifact, loss terms).
@@ -84,8 +93,12 @@ class Setup:
         self.terms = {name: registry.get("loss term", name)(config, self.device)
                       for name, weight in self.weights.items() if name != ADVERSARIAL and weight}
         self.colour_model = load_colour_model_for(config, self.device)
-        self.model = torch.compile(self.victim) if config.train.compile else self.victim
-        use_amp = config.train.amp and self.device.type == "cuda"
+        cuda = self.device.type == "cuda"
+        # NHWC: the layout cuDNN's convolutions run fastest in under bf16
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        self.victim.to(memory_format=self.memory_format)
+        self.model = compiled(self.victim, cuda) if config.train.compile else self.victim
+        use_amp = config.train.amp and cuda
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
 
     def step_loss(self, batch_index: torch.Tensor, params: eot.Params):
@@ -96,6 +109,7 @@ class Setup:
         with self.autocast:
             image, mask = self.artifact.appearance(params)
             rendered = eot.render(image, mask, scenes.images, placed, params, self.colour_model, self.window)
+            rendered = rendered.contiguous(memory_format=self.memory_format)
             adversarial = self.goal.loss(self.model(rendered), scenes, placed).float().mean()
         printable = self.artifact() if self.terms else None  # what the terms judge: the patch, tile or pieces
         parts = {ADVERSARIAL: adversarial, **{name: term(printable) for name, term in self.terms.items()}}

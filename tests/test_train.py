@@ -78,3 +78,43 @@ def test_killed_then_resumed_run_ends_with_the_same_patch(yolov5n_path, inria_de
     assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 25)), "the log reads as one run"
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def loss_and_gradient(setup, index, params):
+    setup.artifact.zero_grad(set_to_none=True)
+    total, parts = setup.step_loss(index, params)
+    total.backward()
+    return parts["adversarial"].item(), setup.artifact.logits.grad.clone()
+
+
+@needs_cuda
+def test_bf16_autocast_step_agrees_with_float32(yolov5n_path, inria_dev, tmp_path):
+    data = two_image_folder(inria_dev, tmp_path / "data")
+    amp = Setup(small_config(yolov5n_path, data, **{"train.device": "cuda", "train.amp": True}), quiet=True)
+    fp32 = Setup(small_config(yolov5n_path, data, **{"train.device": "cuda", "train.amp": False}), quiet=True)
+    index, params = amp.draw()
+    with amp.autocast:
+        assert amp.victim(amp.scenes.batch(index).images).dtype == torch.bfloat16, "autocast is on"
+    (loss_a, grad_a), (loss_f, grad_f) = loss_and_gradient(amp, index, params), loss_and_gradient(fp32, index, params)
+    assert loss_a == pytest.approx(loss_f, rel=0.05)
+    assert torch.nn.functional.cosine_similarity(grad_a.flatten(), grad_f.flatten(), dim=0) > 0.9
+
+
+@needs_cuda
+def test_compiled_victim_gives_the_eager_loss_and_trains(yolov5n_path, inria_dev, tmp_path):
+    data = two_image_folder(inria_dev, tmp_path / "data")
+    settings = {"train.device": "cuda", "train.amp": False, "train.steps": 4}
+    eager = Setup(small_config(yolov5n_path, data, **settings), quiet=True)
+    compiled = Setup(small_config(yolov5n_path, data, **settings, **{"train.compile": True}), quiet=True)
+    index, params = eager.draw()
+    for _ in range(2):  # the second call replays the CUDA graph
+        (loss_c, grad_c), (loss_e, grad_e) = loss_and_gradient(compiled, index, params), \
+            loss_and_gradient(eager, index, params)
+        assert loss_c == pytest.approx(loss_e, rel=1e-3)
+        assert torch.allclose(grad_c, grad_e, rtol=1e-2, atol=1e-6)
+    run = train(small_config(yolov5n_path, data, **settings, **{"train.compile": True}), tmp_path / "run",
+                progress=False)
+    assert torch.isfinite(load_artifact(run)()).all() and (run / "patch.png").is_file()
