@@ -92,10 +92,11 @@ def render(artifact: torch.Tensor, mask: torch.Tensor, images: torch.Tensor, pla
     offsets = (steps[:, None] * w + steps[None, :]).reshape(1, -1)  # (1, k*k) within a window
     start = (origin[:, 1] * w + origin[:, 0]).long().view(b, n)
     canvas = images.flatten(2)  # (B,3,h*w)
-    warped = warped.view(b, n, 4, k * k)
+    # split + unbind, not warped[:, slot, :3] per slot: each such slice's backward fills a zero tensor the size
+    # of all of `warped`, 2n of them per step
+    colours, alphas = (part.unbind(1) for part in warped.view(b, n, 4, k * k).split([3, 1], dim=2))
     for slot in range(n):  # few slots (targets per image); each is one batched gather/scatter
         index = (start[:, slot, None] + offsets)[:, None, :].expand(b, 3, k * k)
         under = canvas.gather(2, index)
-        colour, alpha = warped[:, slot, :3], warped[:, slot, 3:]
-        canvas = canvas.scatter(2, index, under * (1 - alpha) + colour)
+        canvas = canvas.scatter(2, index, under * (1 - alphas[slot]) + colours[slot])
     return canvas.view(b, 3, h, w)
