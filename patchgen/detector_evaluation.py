@@ -14,6 +14,7 @@ from tqdm import tqdm
 from patchgen.average_precision import average_precision, recall_at
 from patchgen.data import Scenes
 from patchgen.evaluation import CONDITIONS, Evaluation, check_batch, condition_artifacts, paste
+from patchgen.goals.detector_match import AP_CONF
 
 CLEAN_REFERENCE_CONF = 0.25  # clean detections at or above this confidence are the 'clean' reference boxes
 RECALL_CONF = 0.25
@@ -51,7 +52,7 @@ def evaluate(victim, scenes, artifact, class_ids, placement, goal=None, batch=8,
         for condition in conditions:
             images = part.images if condition == "clean" else paste(part.images, patches[condition], placed, params,
                                                                     transforms[condition])
-            found = victim.detect(images, conf=0.001, iou=0.6)
+            found = victim.detect(images, conf=AP_CONF, iou=0.6)
             detections[condition].extend(of_classes(found, wanted))
             if goal is not None:
                 successes[condition].append(goal.succeeded(found, part, placed).cpu())
@@ -66,7 +67,7 @@ def evaluate(victim, scenes, artifact, class_ids, placement, goal=None, batch=8,
                 on_clean_placed = (placement.place(on_clean, clean_params), clean_params)
             elif on_clean is not None:
                 images = paste(on_clean.images, patches[condition], *on_clean_placed, transforms[condition])
-                detections_on_clean[condition].extend(of_classes(victim.detect(images, conf=0.001, iou=0.6), wanted))
+                detections_on_clean[condition].extend(of_classes(victim.detect(images, conf=AP_CONF, iou=0.6), wanted))
             bar.update(len(index))
     bar.close()
     labels = [b[m].cpu().numpy() for b, m in zip(scenes.boxes, scenes.mask)]

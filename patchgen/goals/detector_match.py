@@ -8,6 +8,7 @@ from patchgen.victims.detector import xywh_to_xyxy
 TARGET_MIN_IOU = 0.3  # a candidate this close to a box can become its detection (or a near miss)
 FOUND_IOU = 0.5  # evaluation: a detection this close to a target box is that target's (as AP@0.5 counts it)
 FOUND_CONF = 0.25  # evaluation: the confidence a detection needs to count
+AP_CONF = 0.001  # evaluation: the lowest confidence AP still ranks
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

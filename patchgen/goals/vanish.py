@@ -1,8 +1,8 @@
 """Detector goal `vanish`: the target classes are not found at all (Thys et al. 2019)."""
 
 from patchgen.goals.base import Goal
-from patchgen.goals.detector_match import (best_over, class_confidence, found_class, mean_over_boxes, near_boxes,
-                                           of_classes)
+from patchgen.goals.detector_match import (AP_CONF, best_over, class_confidence, found_class, mean_over_boxes,
+                                           near_boxes, of_classes)
 
 
 class Vanish(Goal):
@@ -11,9 +11,15 @@ class Vanish(Goal):
         target gets a gradient every step); 'image': the image's single most confident candidate anywhere."""
         confidence = class_confidence(out, self.target_index)  # (B,N)
         if self.config.loss.vanish_scope == "image":
-            return confidence.amax(1)
+            return self.measure(confidence.amax(1))
         per_target = best_over(confidence, near_boxes(out, scenes.boxes, scenes.mask))
-        return mean_over_boxes(per_target, scenes.mask)
+        return mean_over_boxes(self.measure(per_target), scenes.mask)
+
+    def measure(self, best):
+        """loss.vanish_measure on the maxima (log is monotone: the log of a maximum is the maximum of the logs)."""
+        if self.config.loss.vanish_measure == "log":  # its d/dlogit stays near 1 down to the floor, not c(1-c)
+            return best.clamp(min=AP_CONF).log()
+        return best
 
     def succeeded(self, detections, scenes, placed):
         """Per target box: no detection of a target class matches it."""
