@@ -3,7 +3,7 @@
 Photometric parts are batched tensor ops on the artifact; the cloth warp (a thin-plate spline, when eot.tps asks
 for one) bends it in its own pixels; the geometric parts (placement, rotation, scale, translation, perspective)
 compose into one 3x3 matrix per instance (patchgen.placements) and one warp. Each instance is warped into a small
-window around its placement, not the whole image, and composited with one gather/scatter per slot."""
+window around its placement, not the whole image, and composited in place (patchgen.eot.composite)."""
 
 import math
 
@@ -11,6 +11,7 @@ import kornia
 import torch
 
 from patchgen.eot.cloth import cloth_warp
+from patchgen.eot.composite import composite
 from patchgen.eot.params import EOTSettings, Params
 from patchgen.eot.warp import warp_into_image
 
@@ -91,12 +92,5 @@ def render(artifact: torch.Tensor, mask: torch.Tensor, images: torch.Tensor, pla
     steps = torch.arange(k, device=images.device)
     offsets = (steps[:, None] * w + steps[None, :]).reshape(1, -1)  # (1, k*k) within a window
     start = (origin[:, 1] * w + origin[:, 0]).long().view(b, n)
-    canvas = images.flatten(2)  # (B,3,h*w)
-    # split + unbind, not warped[:, slot, :3] per slot: each such slice's backward fills a zero tensor the size
-    # of all of `warped`, 2n of them per step
-    colours, alphas = (part.unbind(1) for part in warped.view(b, n, 4, k * k).split([3, 1], dim=2))
-    for slot in range(n):  # few slots (targets per image); each is one batched gather/scatter
-        index = (start[:, slot, None] + offsets)[:, None, :].expand(b, 3, k * k)
-        under = canvas.gather(2, index)
-        canvas = canvas.scatter(2, index, under * (1 - alphas[slot]) + colours[slot])
-    return canvas.view(b, 3, h, w)
+    colours, alphas = warped.view(b, n, 4, k * k).split([3, 1], dim=2)
+    return composite(images.flatten(2), colours, alphas, start, offsets).view(b, 3, h, w)
