@@ -38,10 +38,10 @@ def render_on_targets(artifact, mask, scenes, params, scale: float = 0.2, anchor
     return eot.render(artifact, mask, scenes.images, placed, params)
 
 
-def vanish_goal(victim, scope: str = "target", measure: str = "confidence"):
-    """The vanish goal on class 0 (person), with the given loss.vanish_scope and loss.vanish_measure."""
+def vanish_goal(victim, scope: str = "target", log_weight: float = 0.0):
+    """The vanish goal on class 0 (person), with the given loss.vanish_scope and loss.vanish_log."""
     from patchgen.config import LossConfig, RunConfig
     from patchgen.goals.vanish import Vanish
 
     return Vanish(victim, RunConfig(target_classes=["0"], loss=LossConfig(vanish_scope=scope,
-                                                                          vanish_measure=measure)))
+                                                                          vanish_log=log_weight)))

@@ -40,8 +40,8 @@ def test_bad_config_value_names_the_key():
         load_config(None, ["victim=x", "data.train=y", "eot.contrast=0.5"])
     with pytest.raises(UserError, match="'loss.vanish_scope' must be one of image, target, got 'box'"):
         load_config(None, ["victim=x", "data.train=y", "loss.vanish_scope=box"])
-    with pytest.raises(UserError, match="'loss.vanish_measure' must be one of confidence, log, got 'sqrt'"):
-        load_config(None, ["victim=x", "data.train=y", "loss.vanish_measure=sqrt"])
+    with pytest.raises(UserError, match="'loss.vanish_log'"):
+        load_config(None, ["victim=x", "data.train=y", "loss.vanish_log=-1"])
 
 
 def test_missing_image_folder(tmp_path, yolov5n_path):

@@ -16,10 +16,9 @@ class Vanish(Goal):
         return mean_over_boxes(self.measure(per_target), scenes.mask)
 
     def measure(self, best):
-        """loss.vanish_measure on the maxima (log is monotone: the log of a maximum is the maximum of the logs)."""
-        if self.config.loss.vanish_measure == "log":  # its d/dlogit stays near 1 down to the floor, not c(1-c)
-            return best.clamp(min=AP_CONF).log()
-        return best
+        """Each maximum c plus loss.vanish_log x log(max(c, AP floor)) (see LossConfig)."""
+        weight = self.config.loss.vanish_log
+        return best + weight * best.clamp(min=AP_CONF).log() if weight else best
 
     def succeeded(self, detections, scenes, placed):
         """Per target box: no detection of a target class matches it."""
