@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not shadow printing/
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
 from benchmarks.common import INRIA, YOLOV5N, device_label, write_result  # noqa: E402
 
 from patchgen import registry, run_dir  # noqa: E402

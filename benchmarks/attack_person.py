@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not shadow printing/
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
 from benchmarks.common import ASSETS, INRIA, RESULTS, YOLOV5N, device_label, write_result  # noqa: E402
 
 from patchgen import registry, run_dir as run_files  # noqa: E402

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not shadow printing/
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
 from benchmarks.common import ASSETS, INRIA, YOLOV5N, device_label, write_result  # noqa: E402
 
 from patchgen.config import load_config  # noqa: E402
@@ -41,8 +41,10 @@ def sync(device):
 
 
 def detector_setup(model: str, imgsz: int, batch: int, device: str) -> Setup:
-    config = load_config(None, [f"victim={model}", f"data.train={INRIA / 'dev'}", f"imgsz={imgsz}",
-                                f"train.batch={batch}", f"train.device={device}", "artifact.size=100"])
+    # class 0 is COCO's person: by index, because an untrained architecture yaml (yolov8n.yaml) has no class names
+    config = load_config(None, [f"victim={model}", "target_classes=[0]", f"data.train={INRIA / 'dev'}",
+                                f"imgsz={imgsz}", f"train.batch={batch}", f"train.device={device}",
+                                "artifact.size=100"])
     return Setup(config, quiet=True)
 
 

@@ -78,7 +78,8 @@ def report_page(evaluation: Evaluation, meta: dict, extra_images=()) -> str:
     grid = ('<figure><img src="grid.png" style="max-width:100%"><figcaption>Examples: CLEAN, NOISE and ADV side by '
             "side, with what the victim saw</figcaption></figure>") if evaluation.grid is not None else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>patchgen evaluation</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td,th{{padding:4px 12px;border-bottom:1px solid #ddd}}</style>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+td,th{{padding:4px 12px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>patchgen evaluation</h1><ul>{facts}</ul>
 <table><tr>{header}</tr>{rows}</table>
 <p>{html.escape(evaluation.note)}</p>

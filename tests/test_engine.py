@@ -261,7 +261,8 @@ def test_a_targeted_classifier_run_trains_and_evaluates(resnet20_path, cifar_thr
 @pytest.mark.parametrize("assignment, says", [
     ("goal=mislabel", ["config key 'goal' = 'mislabel' is a detector goal", "its goals are untargeted, targeted"]),
     ("goal=targeted", ["config key 'goal_class' is required by goal 'targeted'"]),
-    ("placement.kind=everywhere", ["'placement.kind' must be one of on_targets, anywhere, torso, in_box, got 'everywhere'"]),
+    ("placement.kind=everywhere",
+     ["'placement.kind' must be one of on_targets, anywhere, torso, in_box, got 'everywhere'"]),
     ("loss.weights.sparkle=1", ["'loss.weights.sparkle' must be one of tv, nps, style, got 'sparkle'"]),
     ("artifact.kind=sticker", ["'artifact.kind' must be one of patch, texture, camouflage, stickers, got 'sticker'"]),
     ("artifact.kind=texture", ["'placement.kind' = 'torso' puts the artifact on target boxes", "use anywhere"]),
