@@ -13,7 +13,9 @@ keeps the other.
 """
 
 import argparse
+import fcntl
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -95,12 +97,17 @@ def main():
         "labels": config.data.labels, "wall_clock_s": training_seconds(out),
     }  # fmt: skip
     path = RESULTS / f"{args.result}.json"
-    result = json.loads(path.read_text()) if path.exists() else {}
-    if config.data.labels == "pseudo":
-        result[PSEUDO_ROW] = row
-    else:
-        result = {**row, **({PSEUDO_ROW: result[PSEUDO_ROW]} if PSEUDO_ROW in result else {})}
-    write_result(args.result, result)
+    folder = os.open(RESULTS, os.O_RDONLY)
+    try:  # both rows may end at once (benchmarks/gpu_figures.sh trains them side by side): one writer at a time
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        result = json.loads(path.read_text()) if path.exists() else {}
+        if config.data.labels == "pseudo":
+            result[PSEUDO_ROW] = row
+        else:
+            result = {**row, **({PSEUDO_ROW: result[PSEUDO_ROW]} if PSEUDO_ROW in result else {})}
+        write_result(args.result, result)
+    finally:
+        os.close(folder)
 
 
 if __name__ == "__main__":

@@ -230,6 +230,7 @@ def main():
     parser.add_argument("--sweep-batches", type=integers, default=[8, 16, 32, 64, 128])
     parser.add_argument("--sweep-sizes", type=integers, default=[320, 640, 960, 1280])
     parser.add_argument("--sweep-repeats", type=int, default=3)
+    parser.add_argument("--result", help="results/NAME.json (default eot_speed_cuda or eot_speed_cpu)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -278,7 +279,7 @@ def main():
         "sweep": sweep(args, args.device, args.sweep_batches, args.sweep_sizes),
     }  # fmt: skip
     print(result)
-    write_result(f"eot_speed_{'cuda' if device.type == 'cuda' else 'cpu'}", result)
+    write_result(args.result or f"eot_speed_{'cuda' if device.type == 'cuda' else 'cpu'}", result)
 
 
 if __name__ == "__main__":
