@@ -63,7 +63,7 @@ class DataConfig:
     pseudo_conf: float = number(0.25, 0, 1, open_low=True)  # confidence a clean detection needs to be a label
     max_targets: int = number(6, 0)  # per image during training (largest boxes first; 0: all); evaluation uses all
     min_box_frac: float = number(0.0, 0, 1)  # drop targets whose diagonal is below this fraction of the input
-    crop: int = number(0, 0, 8192)  # train on crop x crop windows around each image's largest target (0: whole)
+    crop: int = number(0, 0, 8192)  # train on crop x crop windows, one around each target (0: whole images)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from patchgen.atomic import atomic_write_json
 from patchgen.errors import UserError
 from patchgen.image_io import read_image
 from patchgen.letterbox import letterbox
+from patchgen.placements.on_targets import torso
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -56,21 +57,29 @@ class Scenes:
 
 
 def crop_around_targets(scenes: Scenes, size: int, anchor_y: float = 0.4) -> Scenes:
-    """size x size windows of each image, centred on its largest target's torso and kept inside the image.
-    Training on them sees every person at the full input's pixel scale for a fraction of the compute. Boxes
-    keep their true extent (they may reach past the window): placement is sized from the whole box."""
+    """size x size windows, one centred on each target's torso and kept inside its image: every target is trained
+    at the full input's pixel scale for a fraction of the compute, and each as often as any other. (One window
+    per image, around its largest target, left 16 % of INRIA dev's pseudo-labelled people, 22 % of those under
+    100 px, in no window at all: they were never trained on.) A window's targets are the boxes whose torso it
+    holds, largest first; boxes keep their true extent (they may reach past the window): placement is sized from
+    the whole box."""
     full = scenes.images.shape[-1]
     if not 32 <= size <= full or size % 32:
         raise UserError(f"data.crop must be a multiple of 32 between 32 and the input size {full}, got {size}")
-    first = scenes.boxes[:, 0]  # slots are sorted largest first
-    cx = (first[:, 0] + first[:, 2]) / 2
-    cy = first[:, 1] + anchor_y * (first[:, 3] - first[:, 1])
+    image, slot = scenes.mask.nonzero(as_tuple=True)  # one window per target
+    cx, cy = torso(scenes.boxes[image, slot], anchor_y)
     x0 = (cx - size / 2).round().clamp(0, full - size).long()
     y0 = (cy - size / 2).round().clamp(0, full - size).long()
-    images = torch.stack([img[:, y : y + size, x : x + size] for img, x, y in zip(scenes.images, x0.tolist(),
-                                                                                  y0.tolist())])
-    shift = torch.stack([x0, y0, x0, y0], 1).to(scenes.boxes.dtype)[:, None, :]
-    return Scenes(images, scenes.boxes - shift, scenes.mask.clone(), scenes.names)
+    images = torch.stack([scenes.images[i, :, y : y + size, x : x + size]
+                          for i, x, y in zip(image.tolist(), x0.tolist(), y0.tolist())])
+    boxes = scenes.boxes[image] - torch.stack([x0, y0, x0, y0], 1).to(scenes.boxes.dtype)[:, None, :]
+    ax, ay = torso(boxes, anchor_y)
+    inside = scenes.mask[image] & (ax >= 0) & (ax < size) & (ay >= 0) & (ay < size)
+    first = torch.argsort((~inside).to(torch.uint8), dim=1, stable=True)  # in-window targets first, order kept
+    boxes = boxes.gather(1, first[..., None].expand(-1, -1, 4))
+    inside = inside.gather(1, first)
+    slots = int(inside.sum(1).max())
+    return Scenes(images, boxes[:, :slots], inside[:, :slots], [scenes.names[i] for i in image.tolist()])
 
 
 @dataclass

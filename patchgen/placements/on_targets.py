@@ -7,12 +7,17 @@ from patchgen import eot
 from patchgen.placements.base import Placement, box_homography, boxes_or_unit
 
 
+def torso(boxes: torch.Tensor, anchor_y: float = 0.4) -> tuple[torch.Tensor, torch.Tensor]:
+    """(…,4) xyxy boxes -> the x and y (…) where the artifact's centre goes on each."""
+    return (boxes[..., 0] + boxes[..., 2]) / 2, boxes[..., 1] + anchor_y * (boxes[..., 3] - boxes[..., 1])
+
+
 def torso_homography(boxes: torch.Tensor, artifact_px: int, scale: float = 0.2, anchor_y: float = 0.4):
     """(…,4) xyxy boxes -> (…,3,3): the artifact centred at (box centre x, top + anchor_y x height), its side
     `scale` x the box diagonal."""
     x1, y1, x2, y2 = boxes.unbind(-1)
     s = scale * torch.hypot(x2 - x1, y2 - y1) / artifact_px
-    return box_homography((x1 + x2) / 2, y1 + anchor_y * (y2 - y1), s, s, artifact_px)
+    return box_homography(*torso(boxes, anchor_y), s, s, artifact_px)
 
 
 class OnTargets(Placement):
