@@ -8,7 +8,12 @@ patch printed elsewhere. Coarse to fine:
     little by the shrinking).
  2. refinement: the print aligned to the photo by ECC (cv2.findTransformECCWithMask, a homography), small to full
     size, over the whole print at once (every tile of a texture together).
- 3. verification: the correlation of the aligned print with the photo must reach MIN_CORRELATION.
+ 3. verification: the correlation of the aligned print with the photo must reach MIN_CORRELATION, and on the
+    print's own detail (capture/detail.py: where it is not plain paint) MIN_DETAIL_CORRELATION: a clean look-alike
+    of the same outline (a plain stop sign beside an adversarial one) passes the first and fails the second.
+ 4. one place: a place that passes only the first is a look-alike; two places apart that both pass are two
+    prints alike. Either way the photo does not say which object is the artifact: the Location found carries a
+    `doubt`, and the photo is not judged (capture/score.py).
 
 A texture's print is periodic: a homography shifted by whole tiles fits every tile but those at the sheet's edge.
 Each candidate is tried at every whole-tile shift, and the shift whose sheet fits best, up to where the tiles end
@@ -19,7 +24,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from capture.location import Location, plausible_quad
+from capture.detail import detail_correlation, detail_mask, detail_pieces
+from capture.location import Location, overlapping, plausible_quad
 from printing.export import on_paper
 from printing.markers import apply_homography
 
@@ -28,6 +34,10 @@ from printing.markers import apply_homography
 # smooth or a trained patch; a texture's sheet 0.13). A real print loses some correlation to the printer's colours
 # and the cloth, so the bar sits between, nearer the second.
 MIN_CORRELATION = 0.85
+# On the print's detail alone (capture/detail.py): the artifact in synthetic photos reaches 0.64 (a faint pattern,
+# 20 % over the plain paint, on a 90 px print under blur) to 0.99; a plain look-alike of its outline and mean colours
+# scores about 0 (-0.03 to 0.01), even where its whole print correlates at 0.92-0.98.
+MIN_DETAIL_CORRELATION = 0.5
 # A homography from fewer keypoint matches is as likely chance as the artifact; here that is cheap, because the
 # refinement and the correlation check decide, so a few suffice to seed it.
 MIN_KEYPOINT_MATCHES = 6
@@ -93,7 +103,8 @@ class Appearance:
                                                          [0, size[1] / self.tile_mm[1], -0.5], [0, 0, 1]]))
         self.matcher = cv2.BFMatcher(cv2.NORM_L2)
         self.search_side = max(SEARCH_SIDE, SEARCH_PX_PER_TILE * max(self.repeats))
-        self._templates = {}
+        self.detail = detail_mask(artifact.image_rgba)  # None: too plain to have detail of its own
+        self._templates, self._pieces = {}, {}
 
     # -- the print at a given size ----------------------------------------------------------------------------
     def template(self, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,6 +134,19 @@ class Appearance:
         back = cv2.warpPerspective(photo_rgb, mm_to_photo @ np.linalg.inv(to_px), (image.shape[1], image.shape[0]),
                                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         return float(cv2.computeECC(image, back.astype(np.float32), mask))
+
+    def detail_fit(self, photo_rgb: np.ndarray, mm_to_photo: np.ndarray) -> float | None:
+        """Correlation of the print's detail with the photo at the print's size there (as the refinement's last
+        step; capped at REFINE_MAX_SIDE); None where the print has no detail of its own."""
+        if self.detail is None:
+            return None
+        side = round(min(self.side_in_photo(mm_to_photo), REFINE_MAX_SIDE))
+        image, mask, to_px = self.template(side)
+        if side not in self._pieces:
+            self._pieces[side] = detail_pieces(self.detail, mask)
+        back = cv2.warpPerspective(photo_rgb, mm_to_photo @ np.linalg.inv(to_px), (image.shape[1], image.shape[0]),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        return detail_correlation(image, back.astype(np.float32), *self._pieces[side])
 
     def refine(self, photo_rgb: np.ndarray, mm_to_photo: np.ndarray, ladder=REFINE_LADDER):
         """(refined 3x3 artifact mm -> photo px, correlation), or None where ECC does not converge or the result
@@ -239,36 +263,76 @@ class Appearance:
     # -- all together -------------------------------------------------------------------------------------------
     def locate(self, photo_rgb: np.ndarray, max_side: int | None = None, hint: Location | None = None
                ) -> Location | None:
-        """The print in the photo, or None. `max_side`: keypoints are looked for on a copy shrunk to this (the
-        refinement is always at full size); `hint`: where it was in the previous frame, tried first."""
-        if hint is not None:
+        """The print in the photo, or None; a Location with a `doubt` where what was found may be another object
+        (see the module docstring). `max_side`: keypoints are looked for on a copy shrunk to this (the refinement
+        is always at full size); `hint`: where it was in the previous frame, tried first (not a doubtful one)."""
+        if hint is not None and hint.doubt is None:
             refined = self.refine(photo_rgb, hint.mm_to_photo, ladder=(None,))
             if refined is not None and refined[1] >= MIN_CORRELATION:
-                return self._location(photo_rgb, *refined, "previous frame")
-        best = None
+                found = self._location(photo_rgb, *refined, "previous frame")
+                if not self._look_alike(found):
+                    return found
+        places, look_alikes = [], []
         for tile_to_photo, matches in self.keypoint_candidates(photo_rgb, max_side):
             start = self.best_shift(photo_rgb, tile_to_photo)
             refined = self.refine(photo_rgb, start) if start is not None else None
-            if refined is not None and (best is None or refined[1] > best[1]):
-                best = (*refined, "keypoints", matches)
-        if best is None or best[1] < MIN_CORRELATION:
-            # Every place the search found, aligned at the smallest size only (cheap); then the best of those fully.
+            if refined is not None and refined[1] >= MIN_CORRELATION:
+                self._sort(self._location(photo_rgb, *refined, "keypoints", matches), places, look_alikes)
+        if not places:
+            # Every place the search found, aligned at the smallest size only (cheap); then the best of those fully,
+            # best first, until one fits at GOOD_ENOUGH; after that, only places apart from it that fit as well as
+            # a print does even at the smallest size (a second print alike).
             screened = []
             for start, _ in self.search_candidates(photo_rgb):
                 start = self.best_shift(photo_rgb, start)
                 coarse = self.refine(photo_rgb, start, ladder=REFINE_LADDER[:1]) if start is not None else None
                 if coarse is not None:
                     screened.append(coarse)
-            for start, _ in sorted(screened, key=lambda fit: -fit[1])[:SEARCH_REFINED]:
+            for start, coarse in sorted(screened, key=lambda fit: -fit[1])[:SEARCH_REFINED]:
+                quad = apply_homography(start, self.corners_mm)
+                settled = [p for p in places if p.correlation >= GOOD_ENOUGH]
+                if settled and (coarse < MIN_CORRELATION or any(overlapping(quad, p.corners_px) for p in settled)):
+                    continue
                 refined = self.refine(photo_rgb, start, ladder=REFINE_LADDER[1:])
-                if refined is not None and (best is None or refined[1] > best[1]):
-                    best = (*refined, "search", 0)
-                if best is not None and best[1] >= GOOD_ENOUGH:
-                    break
-        if best is None or best[1] < MIN_CORRELATION:
-            return None
-        return self._location(photo_rgb, *best)
+                if refined is not None and refined[1] >= MIN_CORRELATION:
+                    self._sort(self._location(photo_rgb, *refined, "search"), places, look_alikes)
+        if len(places) > 1:
+            best, rival = places[:2]
+            best.doubt = (f"two places look like the artifact (correlation {best.correlation:.2f} at "
+                          f"{_where(best)}, {rival.correlation:.2f} at {_where(rival)}): the photo does not say which "
+                          f"is the print, so it is not judged")
+            return best
+        if places:
+            return places[0]
+        if look_alikes:
+            found = look_alikes[0]
+            found.doubt = (f"what was found at {_where(found)} matches the artifact's outline but not its detail "
+                           f"(correlation {found.correlation:.2f}, on its detail {found.detail_correlation:.2f}): "
+                           f"a look-alike (a clean copy of its shape?), not the artifact, so the photo is not judged")
+            return found
+        return None
+
+    def _look_alike(self, found: Location) -> bool:
+        return found.detail_correlation is not None and found.detail_correlation < MIN_DETAIL_CORRELATION
+
+    def _sort(self, found: Location, places: list, look_alikes: list):
+        """File a fit that passed MIN_CORRELATION: a look-alike, a better fit of a place already found, or a new
+        place; each list best first."""
+        if self._look_alike(found):
+            look_alikes.append(found)
+            look_alikes.sort(key=lambda p: -p.correlation)
+            return
+        same = [p for p in places if overlapping(p.corners_px, found.corners_px)]
+        if same and same[0].correlation >= found.correlation:
+            return
+        places[:] = [p for p in places if not overlapping(p.corners_px, found.corners_px)] + [found]
+        places.sort(key=lambda p: -p.correlation)
 
     def _location(self, photo_rgb, mm_to_photo, correlation, seed, matches=0) -> Location:
         return Location("features", mm_to_photo, apply_homography(mm_to_photo, self.corners_mm), inliers=matches,
-                        correlation=correlation, seed=seed)
+                        correlation=correlation, seed=seed, detail_correlation=self.detail_fit(photo_rgb, mm_to_photo))
+
+
+def _where(location: Location) -> str:
+    x, y = location.centre_px
+    return f"({x:.0f}, {y:.0f}) px"

@@ -13,6 +13,7 @@ from patchgen.run_dir import SCORE
 EXPORT_HELP = ("the print the photos show: an export's name in RUN/export (e.g. patch_80x80mm_a4) or the path of "
                "its .json (default: whichever of the run's exports the markers fit)")
 MAX_PORT = 65535
+IMGSZ_HELP = "victim input size (default: the run's, as its config says; else the victim's own)"
 DEVICE_HELP = "where the victim runs: cpu, cuda, cuda:N or auto (a GPU where there is one; default cpu)"
 
 
@@ -21,7 +22,8 @@ def add_commands(subparsers):
         "score", help="re-score photos and videos of a printed artifact (a run's, or a published one: --artifact)",
         description="Find the artifact in each photo or video frame (markers, else its own image features), "
                     "measure its colours, run the victim with and without it, and write a report.")
-    score.add_argument("inputs", nargs="+", metavar="PHOTO_OR_VIDEO")
+    score.add_argument("inputs", nargs="+", metavar="PHOTO_OR_VIDEO",
+                       help="photos and videos, or folders of them (each folder's own files, sorted by name)")
     score.add_argument("--run", help="run directory: its artifact, victim, goal and exports")
     score.add_argument("--artifact", metavar="IMAGE",
                        help="instead of a run: the image that was printed (a peer's published patch, a PNG from "
@@ -35,7 +37,7 @@ def add_commands(subparsers):
     score.add_argument("--stride", type=int, default=1, help="score every N-th video frame (default 1)")
     score.add_argument("--victim", help="model to score with (default: the run's victim)")
     score.add_argument("--conf", type=float, default=0.25, help="detection threshold for the verdict")
-    score.add_argument("--imgsz", type=int, help="victim input size (default: the victim's)")
+    score.add_argument("--imgsz", type=int, help=IMGSZ_HELP)
     score.add_argument("--fill", choices=("grey", "random"), default="grey",
                        help="what paints the artifact over in the counterfactual")
     score.add_argument("--threads", type=int, help="CPU threads for the victim (default: torch's choice)")
@@ -55,7 +57,7 @@ def add_commands(subparsers):
     live.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
     live.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765; 0 = any free)")
     live.add_argument("--frames", type=int, help="stop after N frames")
-    live.add_argument("--imgsz", type=int, help="victim input size (default: the victim's)")
+    live.add_argument("--imgsz", type=int, help=IMGSZ_HELP)
     live.add_argument("--conf", type=float, default=0.25)
     live.add_argument("--loop", action="store_true", help="start a video file over when it ends")
     live.add_argument("--no-window", action="store_true", help="no OpenCV window even where there is a screen")
@@ -72,7 +74,7 @@ def _check_common(args):
     """Checks the flags both commands share; returns the victim's device."""
     from patchgen.train import resolve_device
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     if args.threads is not None:
         if args.threads < 1:
             raise UserError(f"--threads must be >= 1, got {args.threads}")
@@ -130,7 +132,7 @@ def _loopback(host: str) -> bool:
 
 
 def run_live(args) -> int:
-    from capture.batch import load_victim_for
+    from capture.batch import input_size, load_victim_for
     from capture.frames import FrameSource
     from capture.live import LiveDemo, has_screen
     from capture.run_artifact import load_run
@@ -155,6 +157,8 @@ def run_live(args) -> int:
     try:
         victim = load_victim_for(artifact, args.victim, device) if artifact is not None else \
             load_victim_for_name(args.victim, device)
+        imgsz, imgsz_from = input_size(args.imgsz, artifact, victim)
+        log(f"victim input size: {imgsz} px ({imgsz_from})")
         window = has_screen() and not args.no_window
         if args.serve:
             from capture.serve import LiveServer
@@ -165,7 +169,7 @@ def run_live(args) -> int:
             log(f"live page: {server.url}")
         elif not window:
             log("no screen here: running without a window (add --serve to watch in a browser)")
-        demo = LiveDemo(source, victim, artifact, imgsz=args.imgsz, conf=args.conf, window=window, server=server,
+        demo = LiveDemo(source, victim, artifact, imgsz=imgsz, conf=args.conf, window=window, server=server,
                         snapshot_dir=args.snapshots, max_frames=args.frames, use_features=not args.no_features,
                         log=log)
         summary = demo.run()
@@ -175,6 +179,9 @@ def run_live(args) -> int:
             server.close()
     log(f"live: {summary.frames} frames at {summary.fps:.1f} fps; {summary.failed_frames} failed, "
         f"{summary.bad_frames} bad; {summary.ended}")
+    if summary.frames == 0 and summary.failed_frames:
+        raise UserError(f"{args.camera}: none of the {summary.failed_frames} frames read could be processed "
+                        f"(first: {summary.first_failure})")
     if summary.frames == 0:
         raise UserError(f"{args.camera}: no frame could be read ({summary.ended})")
     return 0

@@ -35,6 +35,7 @@ class LiveSummary:
     fps: float = 0.0
     seconds: float = 0.0
     failed_frames: int = 0  # frames that raised while being processed (skipped, loop went on)
+    first_failure: str = ""  # what the first of them raised
     bad_frames: int = 0  # frames the source delivered unusable
     snapshots: list = field(default_factory=list)
     events: list = field(default_factory=list)
@@ -146,6 +147,7 @@ class LiveDemo:
                     raise
                 except Exception as err:  # the demo goes on; the frame is reported and dropped
                     self.summary.failed_frames += 1
+                    self.summary.first_failure = self.summary.first_failure or f"{err.__class__.__name__}: {err}"
                     self._event(f"frame {self.summary.frames + self.summary.failed_frames} failed: "
                                 f"{err.__class__.__name__}: {err}")
                     continue

@@ -8,7 +8,9 @@ its own marker ids (printing/run_exports.py), so the ids seen say which. Exports
 then every layout that has the ids seen is fitted, and the one whose markers fit best (RMS reprojection error over
 all matched corners) is taken: marker size and spacing relative to the artifact differ with print size, so a
 wrong layout does not fit. Where two layouts fit about equally well but put the artifact in different places,
-the photo does not say which print it shows: one UserError asks for --export rather than a guess."""
+the photo does not say which print it shows: one UserError asks for --export rather than a guess. Markers seen that
+belong to none of the prints chosen (another export of the run while --export names one, or another run's print)
+are left out, and the artifact is looked for by its image; `other_prints_note` says so, for the photo's notes."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ import numpy as np
 
 from capture.appearance import MIN_CORRELATION, Appearance
 from capture.location import Location, plausible_quad
+from patchgen import run_dir as run_files
 from patchgen.errors import UserError
 from printing.markers import apply_homography, correspondences, detect_markers, homography_from_markers
+from printing.run_exports import EXPORT_MARKER_IDS, read_exports
 
 # Two layouts fit "about equally well" when the worse RMS error is within 2x + 0.5 px of the better. The right
 # layout fits to under a pixel even under blur and JPEG; a wrong one (other marker size and spacing) misses by
@@ -63,6 +67,31 @@ def locate_by_markers(photo_rgb: np.ndarray, artifact, detected: dict | None = N
     return best
 
 
+def other_prints_ids(detected: dict, artifact) -> tuple:
+    """The export marker ids seen where none of them is a chosen print's (their layouts cannot place this
+    artifact); () otherwise, or where the artifact has no export to compare with."""
+    seen = sorted(i for i in detected if i in EXPORT_MARKER_IDS)
+    chosen = {i for export in artifact.exports for i in export.marker_ids}
+    return tuple(seen) if artifact.exports and seen and not chosen & set(seen) else ()
+
+
+def other_prints_note(ids: tuple, artifact, located: bool) -> str | None:
+    """The photo's note for `other_prints_ids` (None where there are none); `located`: whether the artifact was
+    found anyway, by its image."""
+    if not ids:
+        return None
+    every = read_exports(artifact.run_dir / run_files.EXPORT) if artifact.run_dir is not None else []
+    owners = [e.name for e in every if set(e.marker_ids) & set(ids) and e not in artifact.exports]
+    names = ", ".join(e.name for e in artifact.exports)
+    whose = f"export {' or '.join(owners)}" if owners else "another print"
+    picked = f"--export {names} names another print" if len(every) > len(artifact.exports) else \
+        f"this run's exports ({names}) have other ids"
+    then = "located by its image instead" if located else "not found by its image either"
+    advice = f"leave --export out or name {owners[0]}" if owners else "is it this run's print?"
+    return (f"markers of {whose} (ids {', '.join(str(i) for i in ids)}) seen, but {picked}: they were left out "
+            f"and the artifact {then} ({advice})")
+
+
 def refine_on_image(photo_rgb: np.ndarray, by_markers: Location, appearance: Appearance) -> Location | None:
     """The markers' homography refined on the artifact's own image. With only some markers in view (two at one
     edge, say) their corners constrain the far side of the artifact poorly; the whole print fitted fixes that."""
@@ -81,11 +110,15 @@ def locate_artifact(photo_rgb: np.ndarray, artifact, appearance: Appearance | No
     """Markers first (exact, cheap). Where some are missing, their fit refined on the artifact's image; where none
     are, the artifact found by its image alone (`use_features=False`: markers only). `feature_max_side` and `hint`
     (the previous frame's location) only make the image path faster: Appearance.locate."""
-    by_markers = locate_by_markers(photo_rgb, artifact)
+    detected = detect_markers(photo_rgb) if artifact.exports else {}
+    by_markers = locate_by_markers(photo_rgb, artifact, detected)
     all_markers = by_markers is not None and len(by_markers.markers) >= len(by_markers.export.layout["markers"])
     if all_markers or not use_features:
         return by_markers
     appearance = appearance or Appearance(artifact)
     if by_markers is not None:
         return refine_on_image(photo_rgb, by_markers, appearance) or by_markers
-    return appearance.locate(photo_rgb, max_side=feature_max_side, hint=hint)
+    found = appearance.locate(photo_rgb, max_side=feature_max_side, hint=hint)
+    if found is not None:
+        found.other_markers = other_prints_ids(detected, artifact)
+    return found

@@ -11,6 +11,9 @@ import numpy as np
 
 from printing.run_exports import ExportRecord
 
+# Two fits are of one place where their quads share this much of the smaller one's area (see `overlapping`).
+OVERLAP_SHARE = 0.25
+
 
 @dataclass
 class Location:
@@ -23,6 +26,10 @@ class Location:
     inliers: int = 0  # keypoint matches that seeded the fit (features path; 0 when seeded otherwise)
     correlation: float | None = None  # of the aligned print with the photo (wherever its image was fitted)
     seed: str | None = None  # what the image fit started from: "markers", "keypoints", "search", "previous frame"
+    detail_correlation: float | None = None  # of the print's own detail (capture/detail.py); None: not measured
+    other_markers: tuple = ()  # export marker ids seen that belong to no chosen print (left out; features path)
+    # Why this place may not be the artifact (a look-alike, or two places alike): the photo is then not judged.
+    doubt: str | None = None
 
     @property
     def centre_px(self) -> np.ndarray:
@@ -32,6 +39,8 @@ class Location:
         return {"method": self.method, "corners_px": np.round(self.corners_px, 2).tolist(),
                 "markers_found": sorted(int(k) for k in self.markers), "feature_inliers": int(self.inliers),
                 "correlation": None if self.correlation is None else round(self.correlation, 4), "seed": self.seed,
+                "detail_correlation": None if self.detail_correlation is None else round(self.detail_correlation, 4),
+                "doubt": self.doubt,
                 "export": self.export.name if self.export is not None else None,
                 "marker_reprojection_px": None if self.reprojection_px is None else round(self.reprojection_px, 3),
                 "mm_to_photo": np.round(self.mm_to_photo, 8).tolist()}
@@ -48,3 +57,11 @@ def plausible_quad(corners: np.ndarray, shape) -> bool:
         return False
     sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
     return sides.min() > 0.1 * sides.max()
+
+
+def overlapping(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two quads are one place where they share at least OVERLAP_SHARE of the smaller one's area (a print's
+    fits a little apart, a texture's sheet a repeat off); side by side, two prints share none."""
+    area, _ = cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))
+    smaller = min(abs(cv2.contourArea(q.astype(np.float32))) for q in (a, b))
+    return area >= OVERLAP_SHARE * smaller

@@ -1,18 +1,32 @@
-"""The scoring report: a CSV and JSON per input, a confidence histogram, video timelines, one HTML page."""
+"""The scoring report: a CSV and JSON per input, a confidence histogram, video timelines, one HTML page; written
+into a folder beside the output and moved in whole only when the command succeeds (staged_report)."""
 
 from __future__ import annotations
 
 import csv
 import html
 import io
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from patchgen.atomic import atomic_save, atomic_write_text
+from patchgen.errors import UserError
 
+# Everything `patchgen score` writes into its output folder, and all it ever replaces there: other files in the
+# folder (the photos themselves, say) are left alone.
+REPORT_ENTRIES = ("summary.json", "scores.csv", "confidence_hist.png", "report.html", "photos", "videos")
+# The rates' denominators, said where the rates are shown (summary.json, the page).
+RATE_NOTE = ("attack_worked_rate = attack_worked / (attack_worked + attack_failed), over the photos in which the "
+             "artifact was found; an inconclusive photo, and every photo in which it was not found (none in "
+             "view, another print, a mirrored one, or only a place in doubt: a look-alike of its outline, two "
+             "prints; in_doubt counts those), is counted apart and in no rate")
 PHOTO_COLUMNS = ["photo", "outcome", "located", "method", "export", "markers_found", "feature_inliers",
-                 "image_correlation", "target_score", "worked", "counterfactual_target_score",
+                 "image_correlation", "target_score", "worked", "in_worked_rate", "counterfactual_target_score",
                  "counterfactual_outcome", "score_change", "delta_e_mean", "delta_e_p95", "wearer_source", "notes"]
 
 
@@ -27,10 +41,72 @@ def photo_row(name: str, record: dict) -> dict:
             "markers_found": len(location.get("markers_found", [])), "feature_inliers":
             location.get("feature_inliers", 0), "image_correlation": location.get("correlation"),
             "target_score": verdict["target_score"],
-            "worked": verdict["worked"], "counterfactual_target_score": cf.get("target_score"),
+            "worked": verdict["worked"], "in_worked_rate": counts_in_rate(record),
+            "counterfactual_target_score": cf.get("target_score"),
             "counterfactual_outcome": cf.get("outcome"), "score_change": record.get("score_change"),
             "delta_e_mean": colour.get("delta_e_mean"), "delta_e_p95": colour.get("delta_e_p95"),
             "wearer_source": record.get("wearer_source"), "notes": " | ".join(notes)}
+
+
+def counts_in_rate(record: dict) -> bool:
+    """Whether a photo's verdict counts in attack_worked_rate: the artifact found, the verdict conclusive."""
+    return bool(record["located"]) and record["verdict"]["worked"] is not None
+
+
+def check_report_folder(out: Path) -> None:
+    """`out` can take a report: new, a folder without report entries, or an earlier report (it has summary.json).
+    Checked before anything is scored; a folder holding a photos/ of someone else's is never replaced."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: give a folder for the report")
+    if out.is_dir() and not (out / "summary.json").is_file():
+        taken = [name for name in REPORT_ENTRIES if (out / name).exists()]
+        if taken:
+            raise UserError(f"--out {out} holds {', '.join(taken)} but no summary.json, so it is not an earlier "
+                            f"score report and those would be replaced: give a new or empty folder")
+
+
+@contextmanager
+def staged_report(out: Path):
+    """Yields a fresh folder beside `out` to write the report into. When the block ends normally, the report's
+    entries there replace those of the earlier report in `out` (an entry the new report lacks is removed, so
+    the folder never mixes two reports); when it raises, `out` is left exactly as it was."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    except OSError as err:
+        raise UserError(f"cannot write the report beside {out}: {err.strerror or err}") from None
+    try:
+        yield stage
+        _replace_entries(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _replace_entries(stage: Path, out: Path) -> None:
+    """Renames only (same filesystem): the earlier entries aside, the new ones in, the earlier ones deleted; put
+    back if a rename fails half way."""
+    out.mkdir(exist_ok=True)
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    moved_aside, moved_in = [], []
+    try:
+        for name in REPORT_ENTRIES:
+            if (out / name).exists():
+                os.replace(out / name, old / name)
+                moved_aside.append(name)
+        for name in REPORT_ENTRIES:
+            if (stage / name).exists():
+                os.replace(stage / name, out / name)
+                moved_in.append(name)
+    except OSError as err:
+        for name in moved_in:
+            os.replace(out / name, stage / name)
+        for name in moved_aside:
+            os.replace(old / name, out / name)
+        old.rmdir()  # empty again; where a rename back failed, the earlier entries stay there, not deleted
+        raise UserError(f"cannot move the new report into {out} ({err.strerror or err}); the earlier one is "
+                        f"as it was") from None
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_csv(path, rows: list, columns: list) -> Path:
@@ -119,8 +195,7 @@ def _verdict(verdict: dict) -> str:
     return f'<span class="{css}">{verdict["outcome"]}</span>'
 
 
-def write_html(path, title: str, summary: dict, photos: list, videos: list, errors: list,
-               histogram: str | None) -> Path:
+def write_html(path, title: str, summary: dict, photos: list, videos: list, histogram: str | None) -> Path:
     """`photos`: dicts with name, record, annotated, counterfactual (paths relative to the page)."""
     esc = html.escape
     parts = ["<h2>Summary</h2><table>"]
@@ -128,13 +203,9 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, erro
         if isinstance(value, float):
             value = f"{value:.4g}"
         parts.append(f"<tr><th>{esc(str(key))}</th><td>{esc(str(value))}</td></tr>")
-    parts.append("</table><p>Rates are over the conclusive photos. A photo is inconclusive, and counted apart, "
-                 "when it cannot credit the outcome the attack wants to the attack: e.g. no artifact found and "
-                 "no target detected.</p>")
-    if errors:
-        parts.append("<h2>Inputs that could not be read or scored</h2><ul>")
-        parts += [f'<li class="note">{esc(e)}</li>' for e in errors]
-        parts.append("</ul>")
+    parts.append(f"</table><p>{esc(RATE_NOTE)}. A photo is inconclusive when it cannot credit the outcome the "
+                 "attack wants to the attack: e.g. nobody to hide even with the artifact painted over. The "
+                 "counterfactual rate is over the same photos, the artifact painted over.</p>")
     if histogram:
         parts.append(f'<h2>Confidence</h2><img src="{esc(histogram)}" alt="confidence histogram">')
     for video in videos:
@@ -144,8 +215,8 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, erro
             parts.append(f'<img src="{esc(video["timeline"])}" alt="timeline">')
         parts.append("<table>")
         for key in ("frames_scored", "expected_frames", "located_rate", "attack_worked_rate", "inconclusive_frames",
-                    "counterfactual_worked_rate", "mean_target_score", "mean_counterfactual_target_score",
-                    "mean_delta_e", "ended"):
+                    "not_found_frames", "counterfactual_worked_rate", "mean_target_score",
+                    "mean_counterfactual_target_score", "mean_delta_e", "ended"):
             parts.append(f"<tr><th>{key}</th><td>{esc(str(s.get(key)))}</td></tr>")
         parts.append("</table>")
         if video.get("annotated"):
@@ -156,7 +227,7 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, erro
     if photos:
         parts.append("<h2>Photos</h2><p>Left: the photo as the victim saw it; right: the same photo with the "
                      "artifact painted over (the counterfactual).</p><table><tr><th>photo</th><th>verdict</th>"
-                     "<th>found by</th><th>target score (painted over)</th><th>ΔE mean</th></tr>")
+                     "<th>found by</th><th>in the rate</th><th>target score (painted over)</th><th>ΔE mean</th></tr>")
         for photo in photos:
             record = photo["record"]
             cf = record.get("counterfactual_verdict") or {}
@@ -168,11 +239,13 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, erro
             reason = [record["verdict"]["reason"]] if record["verdict"]["reason"] else []
             notes = "".join(f'<div class="note">{esc(n)}</div>' for n in reason + record.get("notes", []))
             found = location.get("method", "not found") + (f" ({location['export']})" if location.get("export") else "")
+            in_rate = "yes" if counts_in_rate(record) else "no: inconclusive" if record["located"] else \
+                "no: artifact not found"
             parts.append(
                 f"<tr><td>{esc(photo['name'])}{notes}</td><td>{_verdict(record['verdict'])}</td>"
-                f"<td>{esc(found)}</td>"
+                f"<td>{esc(found)}</td><td>{esc(in_rate)}</td>"
                 f"<td>{_num(record['verdict']['target_score'])} ({_num(cf.get('target_score'))})</td>"
                 f"<td>{_num(colour.get('delta_e_mean'), 1)}</td></tr>"
-                f'<tr><td colspan="5"><div class="pair">{images}</div></td></tr>')
+                f'<tr><td colspan="6"><div class="pair">{images}</div></td></tr>')
         parts.append("</table>")
     return atomic_write_text(path, PAGE.format(title=esc(title), body="\n".join(parts)))

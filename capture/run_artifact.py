@@ -42,6 +42,9 @@ class RunArtifact:
     # where it was never exported); the locator must not take the sheet for itself moved by whole repeats.
     # None: no repeats (a patch).
     period_mm: tuple | None = None
+    # The victim input size the run was trained and evaluated at (RUN/config.yaml's imgsz); None: the victim's
+    # own (a config that says 0, a published image, a run folder without a config).
+    imgsz: int | None = None
 
     @property
     def rgb(self) -> np.ndarray:
@@ -142,7 +145,8 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
     _check_attack(sidecar["goal"], sidecar["target_classes"], sidecar["goal_class"], where)
     rgba = read_image(require_file(run_dir / run_files.ARTIFACT_PNG, "artifact image"), keep_alpha=True)
     attack = dict(victim=sidecar["victim"] or None, goal=sidecar["goal"], goal_class=sidecar["goal_class"],
-                  target_classes=tuple(sidecar["target_classes"]), name=run_dir.name, run_dir=run_dir)
+                  target_classes=tuple(sidecar["target_classes"]), name=run_dir.name, run_dir=run_dir,
+                  imgsz=_run_imgsz(run_dir))
     kind = sidecar.get("artifact", "patch")
     if printed_as_tiling(kind):
         tiling = choose_tiling(run_dir, kind, export)
@@ -156,6 +160,14 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
     size = exports[0].size_mm if exports else _size_pair(sidecar["physical_size_mm"], where)
     return RunArtifact(image_rgba=rgba, size_mm=size or (float(rgba.shape[1]), float(rgba.shape[0])),
                        exports=exports, size_known=size is not None, **attack)
+
+
+def _run_imgsz(run_dir: Path) -> int | None:
+    """The input size the run's config in force says (0: the victim's own, None here); None for a run folder
+    without a config (one written by capture.synthetic.write_run)."""
+    if not (run_dir / run_files.CONFIG).is_file():
+        return None
+    return int(run_files.config_in_force(run_dir).get("imgsz") or 0) or None
 
 
 def _size_pair(value, where: str):

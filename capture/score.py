@@ -10,10 +10,11 @@ import numpy as np
 from capture.colour_fidelity import colour_fidelity
 from capture.counterfactual import counterfactual
 from capture.appearance import Appearance
-from capture.locate import locate_artifact
+from capture.locate import locate_artifact, other_prints_ids, other_prints_note
 from capture.location import Location
 from capture.rectify import rectify
 from capture.verdict import Verdict, judge, wearer_from_counterfactual
+from printing.markers import detect_markers
 
 # Detections are kept down to this score: the histogram and the timeline show how close a miss was.
 SCORE_FLOOR = 0.05
@@ -25,7 +26,7 @@ MIN_STRUCTURE_CORRELATION = 0.4
 class FrameScore:
     detections: np.ndarray  # (n,6) x1,y1,x2,y2,score,cls in photo px, score >= SCORE_FLOOR
     verdict: Verdict
-    location: Location | None = None
+    location: Location | None = None  # None also where what was found is in doubt (then `doubtful`)
     colour: dict | None = None
     counterfactual_detections: np.ndarray | None = None
     counterfactual_verdict: Verdict | None = None
@@ -33,6 +34,7 @@ class FrameScore:
     wearer_box: np.ndarray | None = None
     wearer_source: str = "none"  # "given", "counterfactual" or "none"
     notes: list = field(default_factory=list)
+    doubtful: Location | None = None  # a place that may be another object (Location.doubt): neither used nor judged
 
     def to_dict(self, names=None) -> dict:
         def rows(dets):
@@ -51,6 +53,7 @@ class FrameScore:
             # Which of the run's prints the markers said this is (None: found by features alone, or not found).
             "export": self.location.export.name if self.location and self.location.export else None,
             "location": self.location.to_dict() if self.location else None,
+            "doubtful_location": self.doubtful.to_dict() if self.doubtful else None,
             "colour": self.colour,
             "wearer_box": [round(float(v), 1) for v in self.wearer_box] if self.wearer_box is not None else None,
             "wearer_source": self.wearer_source,
@@ -94,11 +97,20 @@ class Scorer:
         """`location="find"` locates the artifact; pass a Location (or None) to skip that step."""
         location = self.locate(rgb) if isinstance(location, str) else location
         detections = self.detect(rgb)
-        notes, colour = [], None
+        notes, colour, doubtful = [], None, None
+        if location is not None and location.doubt:
+            # Never judged on what may be the wrong object: nothing of it is used, and the verdict is inconclusive.
+            notes.append(location.doubt)
+            doubtful, location = location, None
         centre = location.centre_px if location is not None else None
-        if location is None:
+        if location is None and doubtful is None:
             notes.append("artifact not found: scored without rectification, colour check or counterfactual")
-        elif with_colour:
+        # Markers of a print other than those chosen: left out by the locator, said here.
+        found = location or doubtful
+        other = found.other_markers if found is not None else \
+            other_prints_ids(detect_markers(rgb), self.artifact) if self.artifact.exports else ()
+        notes += filter(None, [other_prints_note(other, self.artifact, location is not None)])
+        if location is not None and with_colour:
             colour = colour_fidelity(rectify(rgb, location, self.artifact), self.artifact.rgb, self.artifact.mask)
             match = colour["structure_correlation"]
             if match is not None and match < MIN_STRUCTURE_CORRELATION:
@@ -118,11 +130,12 @@ class Scorer:
                 wearer_source = "counterfactual" if wearer_box is not None else "none"
                 wearer_absent = wearer_box is None
             cf_verdict = judge(cf_dets, goal, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
-        verdict = judge(detections, goal, self.class_ids, self.conf, wearer_box, centre, wearer_absent)
+        verdict = judge(detections, goal, self.class_ids, self.conf, wearer_box, centre, wearer_absent,
+                        doubt=doubtful is not None)
         if wearer_absent:
             notes.append("no wearer detected even without the artifact: judged by the box over the artifact")
         return FrameScore(detections=detections, verdict=verdict, location=location, colour=colour,
                           counterfactual_detections=cf_dets, counterfactual_verdict=cf_verdict,
                           counterfactual_image=cf_image,
                           wearer_box=None if wearer_box is None else np.asarray(wearer_box, dtype=np.float64),
-                          wearer_source=wearer_source, notes=notes)
+                          wearer_source=wearer_source, notes=notes, doubtful=doubtful)

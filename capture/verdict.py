@@ -19,8 +19,11 @@ attack wants, in a photo that cannot credit it to the attack. That is
    target detected (a plain wall hides nobody: there may be no one to hide), for mislabel and appear a
    goal-class object detected (a real car is no mislabel: the artifact that would have caused it is not in view);
  - `wearer_absent` (the counterfactual, artifact painted over, shows nobody over it) and the wanted outcome for
-   vanish or mislabel: there was no one for the attack to act on.
-The unwanted outcome stays a failure under every rule (a person seen in a photo where the artifact was not
+   vanish or mislabel: there was no one for the attack to act on;
+ - `doubt` (what was found may be another object: a look-alike of the artifact's outline, or two places alike;
+   capture/appearance.py), whatever the outcome: judged on the wrong object, a failure would be as false as a
+   success.
+Otherwise the unwanted outcome stays a failure under every rule (a person seen in a photo where the artifact was not
 found: whatever else the photo holds, nothing hid them), so a rate can only err towards the attack failing.
 """
 
@@ -94,10 +97,11 @@ def wearer_from_counterfactual(detections: np.ndarray, artifact_centre, class_id
 
 
 def judge(detections: np.ndarray, goal: str, class_ids, conf: float = 0.25,
-          wearer_box=None, artifact_centre=None, wearer_absent: bool = False) -> Verdict:
+          wearer_box=None, artifact_centre=None, wearer_absent: bool = False, doubt: bool = False) -> Verdict:
     """Apply the rules above to (n,6) detections x1,y1,x2,y2,score,cls; `goal`: one of the detector goals
     (patchgen.registry); `class_ids`: the class(es) it is judged by (RunArtifact.judged_classes);
-    `wearer_absent`: the counterfactual was scored and showed no wearer over the artifact."""
+    `wearer_absent`: the counterfactual was scored and showed no wearer over the artifact; `doubt`: what was found
+    may not be the artifact (then neither its centre nor a wearer from it is given)."""
     dets = of_classes(detections, class_ids)
     if goal == "appear" and artifact_centre is not None:
         over, rule = contains(dets[:, :4], artifact_centre), "artifact-centre"
@@ -111,7 +115,9 @@ def judge(detections: np.ndarray, goal: str, class_ids, conf: float = 0.25,
     present = score >= conf
     worked = (not present) if goal == "vanish" else present
     reason = None
-    if worked and rule == "whole-photo":
+    if doubt:
+        reason = "what was found may not be the artifact (see the notes): not judged"
+    elif worked and rule == "whole-photo":
         reason = ("artifact not found and no target detected: nothing shows there was anyone to hide"
                   if goal == "vanish" else
                   "artifact not found: a target detection cannot be credited to the attack")

@@ -35,10 +35,15 @@ class VideoScore:
             values = [r[key] for r in rows if r[key] is not None]
             return round(float(np.mean(values)), 4) if values else None
 
-        # "worked" is None on an inconclusive frame: the rates are over the conclusive ones, counted apart.
+        # As for photos (capture/report.py RATE_NOTE): the rates are over the frames in which the artifact was
+        # found and the verdict is conclusive ("worked" None); the others are counted apart.
+        found = [r for r in rows if r["located"]]
+        worked = [r["worked"] for r in found if r["worked"] is not None]
         return {"video": self.path, "frames_scored": n, "expected_frames": self.expected_frames,
-                "located_rate": rate("located"), "attack_worked_rate": rate("worked"),
-                "inconclusive_frames": sum(r["outcome"] == "inconclusive" for r in rows),
+                "located_rate": rate("located"),
+                "attack_worked_rate": round(float(np.mean(worked)), 4) if worked else None,
+                "inconclusive_frames": sum(r["outcome"] == "inconclusive" for r in found),
+                "not_found_frames": n - len(found),
                 "counterfactual_worked_rate": rate("counterfactual_worked"),
                 "mean_target_score": rate("target_score"),
                 "mean_counterfactual_target_score": rate("counterfactual_target_score"),

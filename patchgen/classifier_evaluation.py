@@ -1,7 +1,7 @@
 """Digital evaluation of a classifier artifact (Brown et al. 2017's protocol): top-1 accuracy with no patch
 (CLEAN), with a uniform-random patch of the same mask and size (NOISE, the occlusion control) and with the artifact
-(ADV), each patch at the same random place and rotation per image; and the goal's success rate (targeted: top-1
-is the goal class; untargeted: top-1 is not the true class)."""
+(ADV), each patch at the same random place and rotation per image; and the goal's success rate over the images it
+is judged on (goals/base.py: those where the goal had not already succeeded without a patch), with their count."""
 
 import sys
 
@@ -12,10 +12,12 @@ from tqdm import tqdm
 
 from patchgen.evaluation import CONDITIONS, Evaluation, check_batch, condition_artifacts, paste
 
-COLUMNS = {"top1": "top-1 accuracy", "goal_rate": "goal success"}
+COLUMNS = {"top1": "top-1 accuracy", "goal_rate": "goal success", "goal_judged": "images judged"}
 NOTE = ("CLEAN: no patch. NOISE: a uniform-random patch of the same mask and size. ADV: the trained patch. Both "
-        "patches sit at the same random place and rotation in each image. Goal success: targeted, the share of "
-        "images classified as the goal class; untargeted, the share no longer classified as their true class.")
+        "patches sit at the same random place and rotation in each image. Goal success is taken over the images "
+        "judged, those the patch could turn: untargeted, the images classified right with no patch, and the share "
+        "of them no longer classified as their true class; targeted, the images not already classified as the "
+        "goal class with no patch, and the share of them classified as it.")
 
 
 @torch.no_grad()
@@ -28,6 +30,7 @@ def evaluate_classifier(victim, scenes, artifact, placement, goal, batch=32, see
     transforms = {"noise": None, "adv": patch_transform}
     correct = {c: [] for c in CONDITIONS}
     hits = {c: [] for c in CONDITIONS}
+    judged = []  # per image: does the goal's success rate count it (decided by the clean prediction)
     shown = {c: [] for c in CONDITIONS}
     total = len(scenes)
     bar = tqdm(total=total * len(CONDITIONS), desc="eval", disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -39,6 +42,8 @@ def evaluate_classifier(victim, scenes, artifact, placement, goal, batch=32, see
             images = part.images if condition == "clean" else paste(part.images, patches[condition], placed, params,
                                                                     transforms[condition])
             logits = victim(images)
+            if condition == "clean":
+                judged.append(goal.judged(logits, part, placed).cpu())
             correct[condition].append((logits.argmax(1) == part.labels).cpu())
             hits[condition].append(goal.succeeded(logits, part, placed).cpu())
             if len(shown[condition]) < keep_images:
@@ -48,12 +53,20 @@ def evaluate_classifier(victim, scenes, artifact, placement, goal, batch=32, see
                 shown[condition].extend(zip(pixels, probs, part.labels[:take].tolist()))
             bar.update(len(part))
     bar.close()
+    judged = torch.cat(judged)
+    count = int(judged.sum())
+    if not count:
+        print(f"warning: goal success not measured: with no patch the victim's top-1 already met the goal on all "
+              f"{total} images (untargeted: it got none right), so none is judged; check imgsz and that the data's "
+              "labels are the victim's classes", file=sys.stderr)
     table = {}
     for condition in CONDITIONS:
-        row = {"top1": float(torch.cat(correct[condition]).float().mean())}
+        row = {"top1": round(float(torch.cat(correct[condition]).float().mean()), 4)}
+        if condition != "clean" and count:
+            row["goal_rate"] = round(float(torch.cat(hits[condition])[judged].float().mean()), 4)
         if condition != "clean":
-            row["goal_rate"] = float(torch.cat(hits[condition]).float().mean())
-        table[condition] = {k: round(v, 4) for k, v in row.items()}
+            row["goal_judged"] = count
+        table[condition] = row
     grid = prediction_grid(shown, victim.names) if keep_images else None
     return Evaluation(table, COLUMNS, grid, note=NOTE)
 

@@ -1,6 +1,7 @@
 """The `patchgen` console entry: one subcommand per leg of the trip."""
 
 import argparse
+import os
 import sys
 
 from patchgen.errors import UserError
@@ -29,12 +30,22 @@ def os_error_line(err: OSError) -> str:
     return f"{paths}: {err.strerror or err}"
 
 
+def _process_group_up() -> bool:
+    """Under torchrun: the ranks have started working together, so an error now may be this rank's alone (before
+    that, each rank checks the same config and rank 0 says it for all)."""
+    distributed = sys.modules.get("torch.distributed")
+    return distributed is not None and distributed.is_available() and distributed.is_initialized()
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"patchgen {args.command}: error: {err}", file=sys.stderr)
+        rank = int(os.environ.get("RANK", "0"))  # torchrun's: every process checks the same config
+        if rank == 0 or _process_group_up():
+            where = f"[rank {rank}] " if rank else ""
+            print(f"patchgen {args.command}: error: {where}{err}", file=sys.stderr)
         return 2
     except OSError as err:  # the file system said no (a file where a folder should be, a full disk...): the
         # user's to fix, so one line naming the path, from every command

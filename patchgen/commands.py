@@ -38,7 +38,12 @@ def add_commands(sub) -> None:
 def cmd_train(args) -> int:
     from patchgen.config import load_config
 
+    import os
+
+    from patchgen.config import check_batch_split
+
     config = load_config(args.config, args.set)  # before torch loads: a config error is one line, at once
+    check_batch_split(config, int(os.environ.get("WORLD_SIZE", "1")))  # torchrun's process count, torch-free
     from contextlib import nullcontext
 
     from patchgen.distributed import world

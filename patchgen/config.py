@@ -14,7 +14,7 @@ import yaml
 
 from patchgen import registry
 from patchgen.errors import UserError, require_file
-from patchgen.victim_names import absolute_victim, family_of
+from patchgen.victim_names import CLASSIFIER_FORMS, absolute_victim, classifier_meant, family_of
 
 LABEL_MODES = ("auto", "files", "pseudo")
 SHAPES = ("square", "circle")  # or the path of a PNG whose alpha is the shape
@@ -246,16 +246,43 @@ def apply_override(data: dict, assignment: str) -> None:
     node[leaf] = parse_yaml(raw, f"--set {key}")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error: YAML keeps the later value, so a
+    second `train:` block would drop the first one's keys without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges are YAML's own way to repeat keys
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key in first:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice (first at line {first[key] + 1}); the second would "
+                        f"replace the first: merge them into one", key_node.start_mark)
+                first.setdefault(key, key_node.start_mark.line)
+        return super().construct_mapping(node, deep)
+
+
 def parse_yaml(text: str, where: str):
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as err:
+        mark, problem = err.problem_mark or err.context_mark, err.problem or err.context or str(err)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        if "\\t" in problem:  # PyYAML's words for a tab say nothing of the fix
+            problem += " (YAML indents with spaces: replace the tab)"
+        raise UserError(f"{where} is not valid YAML{at}: {problem}") from None
     except (yaml.YAMLError, ValueError) as err:  # ValueError: an integer beyond Python's 4300 digits
         raise UserError(f"{where} is not valid YAML: {str(err).splitlines()[0]}") from None
 
 
-def load_config(path=None, overrides=(), victim=None) -> RunConfig:
+def load_config(path=None, overrides=(), victim=None, recorded: bool = False) -> RunConfig:
     """victim: a victim object from the Python API (patchgen.victims.classifier_from_module(...)): it stands for
-    the config's victim key, which then names it, and the goal is checked against its family."""
+    the config's victim key, which then names it, and the goal is checked against its family.
+    recorded: a run's own RUN/config.yaml, read back as it was written (every key, defaults included): keys the
+    run ignores are not refused there, so a run recorded before a check existed stays readable."""
     data = {}
     if path:
         path = require_file(path, "config")
@@ -267,36 +294,66 @@ def load_config(path=None, overrides=(), victim=None) -> RunConfig:
     if victim is not None:
         data["victim"] = victim.name
     config = from_dict(RunConfig, data)
-    validate(config, victim.family if victim is not None else None)
+    validate(config, victim.family if victim is not None else None, None if recorded else data)
     make_paths_absolute(config)
     return config
 
 
-def validate(config: RunConfig, family: str | None = None) -> None:
+def validate(config: RunConfig, family: str | None = None, given: dict | None = None) -> None:
+    """given: the keys as the user wrote them (None: a run's recorded config, every key written out)."""
     if not config.victim:
         raise UserError("config key 'victim' is required (a model path or name, e.g. yolov8n.pt)")
+    meant = None if family else classifier_meant(config.victim)
+    if meant:
+        raise UserError(f"config key 'victim' = {config.victim!r} is no model patchgen knows: did you mean {meant}? "
+                        f"(the classifiers are {CLASSIFIER_FORMS}; anything else names a detector)")
     if not config.data.train:
         raise UserError("config key 'data.train' is required (a folder of images)")
-    check_choices(config, family or family_of(config.victim))
+    family = family or family_of(config.victim)
+    check_choices(config, family, given is None or "goal" in given)
     if config.loss.vanish_scope not in VANISH_SCOPES:
         raise UserError(f"config key 'loss.vanish_scope' must be one of {', '.join(VANISH_SCOPES)}, "
                         f"got {config.loss.vanish_scope!r}")
     check_ranges(config)
     if config.imgsz % 32:
         raise UserError(f"config key 'imgsz' = {config.imgsz} must be a multiple of 32 (0: the victim's own size)")
+    if given is not None:
+        check_unused(config, flat_keys(given), family)
+    check_files(config)
 
 
-def check_choices(config: RunConfig, family: str) -> None:
+def check_batch_split(config: RunConfig, ranks: int) -> None:
+    """train.batch is the global batch: each of the `ranks` processes (torchrun's WORLD_SIZE) draws an equal share."""
+    if config.train.batch % ranks:
+        raise UserError(f"config key 'train.batch' = {config.train.batch} must split evenly over the {ranks} "
+                        f"processes torchrun started: use a multiple of {ranks}")
+
+
+def check_choices(config: RunConfig, family: str, goal_given: bool = True) -> None:
     """Every named choice against what exists: plug-ins by registry name, the goal against the victim's family,
-    modes and shapes; each a UserError naming the key."""
+    modes and shapes; each a UserError naming the key. goal_given: the user wrote the goal (else it is the
+    default, and the message must not speak as if they had)."""
     goal = registry.entry("goal", config.goal, "goal")
     if goal.family != family:
         fitting = [n for n, p in registry.PLUGINS["goal"].items() if p.family == family]
+        if not goal_given:
+            raise UserError(f"config key 'goal' is not set, and its default {config.goal!r} is a {goal.family} goal, "
+                            f"but {config.victim} is a {family}: choose one of its goals, e.g. --set goal={fitting[0]} "
+                            f"(or `goal: {fitting[0]}` in the config; its goals: {', '.join(fitting)})")
         raise UserError(f"config key 'goal' = {config.goal!r} is a {goal.family} goal, but {config.victim} is a "
-                        f"{family}: its goals are {', '.join(fitting)}")
+                        f"{family}: use one of its goals ({', '.join(fitting)}), or a {goal.family} victim for "
+                        f"{config.goal!r}")
     if goal.needs_class and not config.goal_class:
         raise UserError(f"config key 'goal_class' is required by goal {config.goal!r} (the class it aims for)")
     artifact = registry.entry("artifact", config.artifact.kind, "artifact.kind")
+    placements = registry.PLUGINS["placement"]
+    if not registry.PLUGINS["family"][family].on_boxes and all(placements[p].on_boxes for p in artifact.placements
+                                                                 if p):
+        fitting = [n for n, p in registry.PLUGINS["artifact"].items()
+                   if any(not placements[q or goal.placement].on_boxes for q in p.placements)]
+        raise UserError(f"config key 'artifact.kind' = {config.artifact.kind!r} goes on target boxes "
+                        f"({', '.join(p for p in artifact.placements if p)}), and a {family}'s images have none: "
+                        f"use {_either(fitting)} for a {family}")
     for key in artifact.needs:
         if not _value_at(config, key):
             raise UserError(f"config key '{key}' is required by artifact.kind {config.artifact.kind!r}")
@@ -315,16 +372,8 @@ def check_choices(config: RunConfig, family: str) -> None:
             registry.entry("loss term", term, f"loss.weights.{term}")
     _one_of(config.data.labels, LABEL_MODES, "data.labels")
     _one_of(config.artifact.init, INITS, "artifact.init")
-    for key, shape in [("artifact.shape", config.artifact.shape),
-                       *((f"artifact.pieces[{i}].shape", p.shape) for i, p in enumerate(config.artifact.pieces))]:
-        if shape not in SHAPES:
-            check_mask_file(shape, key)
-    if config.artifact.reference:
-        check_image_file(config.artifact.reference, "artifact.reference")
-    if config.loss.weights.get("style"):
-        if not config.loss.style_image:
-            raise UserError("config key 'loss.style_image' is required when loss.weights.style is above 0")
-        check_image_file(config.loss.style_image, "loss.style_image")
+    if config.loss.weights.get("style") and not config.loss.style_image:
+        raise UserError("config key 'loss.style_image' is required when loss.weights.style is above 0")
     if config.artifact.size % config.artifact.cell:
         raise UserError(f"config key 'artifact.size' = {config.artifact.size} must be a multiple of artifact.cell "
                         f"= {config.artifact.cell}")
@@ -332,6 +381,51 @@ def check_choices(config: RunConfig, family: str) -> None:
     if not (x1 < x2 and y1 < y2):
         raise UserError(f"config key 'placement.region' = {list(config.placement.region)} must be x1 y1 x2 y2 "
                         f"with x1 < x2 and y1 < y2 (fractions of the box)")
+
+
+def check_files(config: RunConfig) -> None:
+    """The small files a run reads besides its data and model (masks, photos), read now: a bad one is found
+    before any model loads."""
+    for key, shape in [("artifact.shape", config.artifact.shape),
+                       *((f"artifact.pieces[{i}].shape", p.shape) for i, p in enumerate(config.artifact.pieces))]:
+        if shape not in SHAPES:
+            check_mask_file(shape, config.artifact.size, key)
+    if config.artifact.reference:
+        check_image_file(config.artifact.reference, "artifact.reference")
+        if config.artifact.kind == "camouflage":
+            check_reference(config.artifact.reference, config.artifact.colours)
+    if config.loss.weights.get("style"):
+        check_image_file(config.loss.style_image, "loss.style_image")
+
+
+KIND_WORDS = {"goal": "goal", "family": "victim family", "artifact": "artifact.kind", "placement": "placement.kind",
+              "loss term": "loss term"}
+
+
+def check_unused(config: RunConfig, given: dict, family: str) -> None:
+    """A key the user set, to other than its default, that only plug-ins this run does not use read (registry:
+    `uses`): refused, so that no record says a value was used that the run ignored (goal_class with an untargeted
+    goal, artifact.reference on a patch)."""
+    active = {"goal": {config.goal}, "family": {family}, "artifact": {config.artifact.kind},
+              "placement": {placement_kind(config)},
+              "loss term": {t for t, w in config.loss.weights.items() if t != ADVERSARIAL and w}}
+    values, defaults = flat_keys(to_dict(config)), flat_keys(to_dict(RunConfig()))
+    for key in given:
+        if key not in values or values[key] == defaults.get(key):
+            continue
+        readers = [(kind, name) for kind, plugins in registry.PLUGINS.items() for name, plugin in plugins.items()
+                   if any(key == used or key.startswith(used + ".") for used in plugin.uses)]
+        if not readers or any(name in active[kind] for kind, name in readers):
+            continue
+        kinds = sorted({kind for kind, _ in readers}, key=list(KIND_WORDS).index)
+        read_by = "; ".join(f"{KIND_WORDS[k]} {_either([n for kind, n in readers if kind == k])}" for k in kinds)
+        this_run = ", ".join(f"{KIND_WORDS[k]} {', '.join(sorted(active[k])) or 'none'}" for k in kinds)
+        raise UserError(f"config key '{key}' = {_shown(values[key])} is never read by this run: only {read_by} "
+                        f"read it, and this run has {this_run}; remove it (or choose what reads it)")
+
+
+def _either(names: list) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _value_at(config, key: str):
@@ -346,9 +440,10 @@ def _one_of(value, allowed, key: str) -> None:
         raise UserError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
 
 
-def check_mask_file(shape: str, key: str = "artifact.shape") -> None:
+def check_mask_file(shape: str, size: int, key: str = "artifact.shape") -> None:
     """A shape that is not square or circle is a mask image: it must exist, decode and hold a shape in its alpha
-    (read now: small, and a bad one is found before any model loads)."""
+    that still shows at `size` px, as the artifact uses it (read now: small, and a bad one is found before any
+    model loads)."""
     from patchgen.mask_file import mask_alpha
 
     path = Path(shape).expanduser()
@@ -356,9 +451,20 @@ def check_mask_file(shape: str, key: str = "artifact.shape") -> None:
         raise UserError(f"config key '{key}' must be one of {', '.join(SHAPES)} or the path of a PNG "
                         f"whose alpha is the shape; no such file: {shape}")
     try:
-        mask_alpha(path)
+        mask_alpha(path, size)
     except UserError as err:
         raise UserError(f"config key '{key}': {err}") from None
+
+
+def check_reference(path: str, colours: int) -> None:
+    """A camouflage's reference photo must hold `colours` distinct colours (else a palette of duplicates would be
+    trained and printed); k-means in torch, but no model."""
+    from printing.palette_from_photo import reference_palette
+
+    try:
+        reference_palette(path, colours)
+    except UserError as err:
+        raise UserError(f"config key 'artifact.reference': {err}") from None
 
 
 def check_image_file(path: str, key: str) -> None:

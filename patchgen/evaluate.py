@@ -17,13 +17,18 @@ from patchgen.errors import UserError, require_file, require_folder
 from patchgen.evaluation import Evaluation, check_batch
 
 
+def shown(value) -> str:
+    """A table cell: a rate to three decimals, a count as the whole number it is."""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def markdown_table(evaluation: Evaluation, title: str = "") -> str:
     columns = [k for k in evaluation.columns if any(k in row for row in evaluation.table.values())]
     lines = [f"### {title}", ""] if title else []
     lines += ["| condition | " + " | ".join(evaluation.columns[k] for k in columns) + " |",
               "|---" * (len(columns) + 1) + "|"]
     for condition, row in evaluation.table.items():
-        cells = [f"{row[k]:.3f}" if k in row else "–" for k in columns]
+        cells = [shown(row[k]) if k in row else "–" for k in columns]
         lines.append(f"| {condition.upper()} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -69,7 +74,7 @@ def write_together(files) -> None:
 def report_page(evaluation: Evaluation, meta: dict, extra_images=()) -> str:
     columns = [k for k in evaluation.columns if any(k in row for row in evaluation.table.values())]
     header = "".join(f"<th>{html.escape(h)}</th>" for h in ("condition", *(evaluation.columns[k] for k in columns)))
-    rows = "".join(f"<tr><td>{c.upper()}</td>" + "".join(f"<td>{r[k]:.3f}</td>" if k in r else "<td>–</td>"
+    rows = "".join(f"<tr><td>{c.upper()}</td>" + "".join(f"<td>{shown(r[k])}</td>" if k in r else "<td>–</td>"
                                                          for k in columns) + "</tr>"
                    for c, r in evaluation.table.items())
     facts = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in meta.items())

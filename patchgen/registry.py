@@ -21,40 +21,51 @@ class Plugin:
     needs: tuple = ()  # artifacts: the config keys it cannot do without
     on_boxes: bool = False  # placements: puts the artifact on target boxes; families: scenes hold such boxes
     exporter: str = ""  # artifacts: "module:function" that writes its print files (`patchgen export`)
+    # the config keys (or sections) that only runs using this plug-in read: a run that uses none of their readers
+    # and sets one of them to other than its default is refused, rather than recording a value it ignores
+    uses: tuple = ()
 
 
 PLUGINS = {
     "goal": {
-        "vanish": Plugin("patchgen.goals.vanish:Vanish", "detector", "on_targets", uses_targets=True),
-        "mislabel": Plugin("patchgen.goals.mislabel:Mislabel", "detector", "on_targets", True, True),
-        "appear": Plugin("patchgen.goals.appear:Appear", "detector", "anywhere", True),
+        "vanish": Plugin("patchgen.goals.vanish:Vanish", "detector", "on_targets", uses_targets=True,
+                         uses=("loss.vanish_scope", "loss.vanish_log")),
+        "mislabel": Plugin("patchgen.goals.mislabel:Mislabel", "detector", "on_targets", True, True,
+                           uses=("goal_class",)),
+        "appear": Plugin("patchgen.goals.appear:Appear", "detector", "anywhere", True, uses=("goal_class",)),
         "untargeted": Plugin("patchgen.goals.untargeted:Untargeted", "classifier", "anywhere"),
-        "targeted": Plugin("patchgen.goals.targeted:Targeted", "classifier", "anywhere", True),
+        "targeted": Plugin("patchgen.goals.targeted:Targeted", "classifier", "anywhere", True, uses=("goal_class",)),
     },
     "placement": {
-        "on_targets": Plugin("patchgen.placements.on_targets:OnTargets", on_boxes=True),
-        "anywhere": Plugin("patchgen.placements.anywhere:Anywhere"),
-        "torso": Plugin("patchgen.placements.torso:Torso", on_boxes=True),
+        "on_targets": Plugin("patchgen.placements.on_targets:OnTargets", on_boxes=True,
+                             uses=("placement.scale", "placement.anchor_y")),
+        "anywhere": Plugin("patchgen.placements.anywhere:Anywhere", uses=("placement.area",)),
+        "torso": Plugin("patchgen.placements.torso:Torso", on_boxes=True, uses=("placement.region",)),
         "in_box": Plugin("patchgen.placements.in_box:InBox", on_boxes=True),
     },
     "artifact": {
         # a patch takes the goal's own placement (on the targets, or anywhere for phantoms and classifiers)
         "patch": Plugin("patchgen.artifacts.patch:Patch", placements=("", "on_targets", "anywhere"),
-                        exporter="printing.export:export_run"),
+                        exporter="printing.export:export_run", uses=("artifact.shape",)),
         "texture": Plugin("patchgen.artifacts.texture:Texture", placements=("torso", "on_targets", "anywhere"),
-                          exporter="printing.texture_export:export_texture"),
+                          exporter="printing.texture_export:export_texture", uses=("artifact.crop", "artifact.cell")),
         "camouflage": Plugin("patchgen.artifacts.camouflage:Camouflage", placements=("torso", "on_targets", "anywhere"),
-                             needs=("artifact.reference",), exporter="printing.texture_export:export_texture"),
+                             needs=("artifact.reference",), exporter="printing.texture_export:export_texture",
+                             uses=("artifact.crop", "artifact.cell", "artifact.reference", "artifact.colours",
+                                   "artifact.temperature")),
         "stickers": Plugin("patchgen.artifacts.stickers:Stickers", placements=("in_box",), needs=("artifact.pieces",),
-                           exporter="printing.sticker_export:export_stickers"),
+                           exporter="printing.sticker_export:export_stickers", uses=("artifact.pieces",)),
     },
     "loss term": {
         "tv": Plugin("patchgen.terms.total_variation:TotalVariation"),
-        "nps": Plugin("patchgen.terms.printability:Printability"),
-        "style": Plugin("patchgen.terms.style:Style"),
+        "nps": Plugin("patchgen.terms.printability:Printability", uses=("loss.palette",)),
+        "style": Plugin("patchgen.terms.style:Style", uses=("loss.style_image",)),
     },
     "family": {
-        "detector": Plugin("patchgen.families.detector:DetectorFamily", on_boxes=True),
+        # data.crop centres its windows on each target's torso point, so placement.anchor_y is read there too
+        "detector": Plugin("patchgen.families.detector:DetectorFamily", on_boxes=True,
+                           uses=("target_classes", "data.labels", "data.pseudo_conf", "data.max_targets",
+                                 "data.min_box_frac", "data.crop", "placement.anchor_y")),
         "classifier": Plugin("patchgen.families.classifier:ClassifierFamily"),
     },
 }

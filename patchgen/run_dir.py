@@ -52,7 +52,7 @@ def read_record(run_dir: Path) -> dict | None:
 
 def config_in_force(run_dir: Path) -> dict:
     """The run's config as flat dotted keys: config.yaml plus every recorded change."""
-    config = flat_keys(to_dict(load_config(run_dir / CONFIG)))
+    config = flat_keys(to_dict(load_config(run_dir / CONFIG, recorded=True)))
     for resume in (read_record(run_dir) or {}).get("resumes", []):
         config.update({key: new for key, (_, new) in resume["changes"].items()})
     return config
@@ -79,6 +79,22 @@ def record_resume(run_dir: Path, step: int, changes: dict) -> None:
     atomic_write_json(run_dir / RECORD, record)
 
 
+def unfinished(run_dir) -> str:
+    """What to say of a run that has checkpoints but no artifact yet: still training, or stopped before the end."""
+    from patchgen.run_lock import holder
+
+    rows = read_metrics(run_dir)
+    steps = (load_config(Path(run_dir) / CONFIG, recorded=True).train.steps
+             if (Path(run_dir) / CONFIG).is_file() else "?")
+    at = f"step {rows[-1]['step'] if rows else '?'} of {steps}"
+    pid = holder(run_dir)
+    if pid:
+        return f"{run_dir} is still training ({at}, pid {pid}): its artifact is written when training ends; wait " \
+               f"for it"
+    return f"{run_dir} stopped before the end of its training ({at}) and has no artifact yet: finish it with " \
+           f"`patchgen train CONFIG --resume --out {run_dir}`"
+
+
 def holds_run(run_dir) -> bool:
     return (Path(run_dir) / CHECKPOINT).exists()
 
@@ -88,7 +104,7 @@ def run_config(run_dir) -> RunConfig:
     run_dir = require_folder(run_dir, "run directory")
     if not (run_dir / CONFIG).is_file():
         raise UserError(f"not a run directory (no {CONFIG}): {run_dir}")
-    return load_config(run_dir / CONFIG)
+    return load_config(run_dir / CONFIG, recorded=True)
 
 
 # the artifact's sidecar
@@ -113,6 +129,8 @@ def read_sidecar(run_dir, required: bool = True) -> dict:
     """RUN/patch.json; {} when it is absent and not required; a UserError when it is not valid JSON."""
     path = Path(run_dir) / SIDECAR
     if not path.is_file():
+        if required and holds_run(run_dir):
+            raise UserError(unfinished(run_dir))
         if required:
             raise UserError(f"not a run directory with an artifact (no {SIDECAR}): {run_dir}")
         return {}

@@ -48,3 +48,22 @@ def run_lock(run_dir):
             os.unlink(run_dir / LOCK)
             os.rmdir(run_dir)
         os.close(fd)
+
+
+def holder(run_dir) -> str | None:
+    """The pid holding the run folder's lock now (a run still training), else None. Asked without creating or
+    keeping anything: the lock is tried and, if free, let go at once."""
+    path = Path(run_dir).absolute() / LOCK
+    if Path(run_dir).absolute() in _held:
+        return str(os.getpid())
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # closing lets go of a shared lock taken here
+    return None

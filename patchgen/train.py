@@ -12,22 +12,26 @@ from tqdm import tqdm
 from patchgen import eot, registry, run_dir as run_files
 from patchgen.distributed import World, rank_seed, world as this_world
 from patchgen.checkpoint import load_checkpoint, save_checkpoint
-from patchgen.config import ADVERSARIAL, RunConfig, placement_kind
+from patchgen.config import ADVERSARIAL, RunConfig, check_batch_split, placement_kind
 from patchgen.errors import UserError, require_file
 from patchgen.placements import placement_for
 from patchgen.run_lock import run_lock
+from patchgen.victim_names import family_of
 from patchgen.victims import load_victim
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """key: how the user chose it, so the message names that: a config key, or a flag (`--device`)."""
+    setting = f"{key} cpu" if key.startswith("--") else f"--set {key}=cpu (or `device: cpu` under train:)"
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but this machine has no CUDA GPU (use device: cpu)")
+        raise UserError(f"{key} {name!r} asks for a CUDA GPU, but torch sees none on this machine: use {setting}, "
+                        f"or auto")
     try:
         return torch.device(name)
     except RuntimeError:
-        raise UserError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
+        raise UserError(f"{key} {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
 
 
 def cosine_lr(step: int, steps: int, lr: float, final: float) -> float:
@@ -61,10 +65,11 @@ class Setup:
     def __init__(self, config: RunConfig, quiet: bool = False, victim=None, rank: int = 0, ranks: int = 1,
                  device: torch.device | None = None):
         self.config = config
-        if config.train.batch % ranks:
-            raise UserError(f"train.batch {config.train.batch} must split evenly over the {ranks} processes")
+        check_batch_split(config, ranks)
         self.local_batch = config.train.batch // ranks
         self.device = device or resolve_device(config.train.device)
+        family = victim.family if victim is not None else family_of(config.victim)
+        registry.get("family", family).check_folder(config.data.train)  # its layout, before seconds of model loading
         self.victim = load_victim(victim if victim is not None else config.victim, self.device, config.imgsz or None)
         self.imgsz = self.victim.imgsz
         goal_plugin = registry.entry("goal", config.goal, "goal")
@@ -235,6 +240,7 @@ def finish(run_dir: Path, setup: Setup, steps: int) -> None:
     if metrics:
         plot_loss_curve(metrics, run_dir / run_files.LOSS_PLOT)
     save_renders(setup, run_dir / run_files.RENDERS_PNG)
-    skipped = f", {len(report.skipped)} unreadable images skipped" if report.skipped else ""
+    skipped = report.to_dict()["skipped"]  # a count in both families' reports (a detector's also keeps the names)
+    skipped = f", {skipped} unreadable images skipped" if skipped else ""
     print(f"run: {run_dir}: {steps} steps, final adversarial loss "
           f"{sidecar['metrics'].get('adversarial', float('nan')):.4f}{skipped}", file=sys.stderr)

@@ -4,6 +4,7 @@ Classifier forms: `mobilenet_v2-imagenet` (built in), `torchvision:ARCH:PATH` (a
 architecture with a local weights file), `cifar_resnetDEPTH:PATH` (the CIFAR-10 ResNets). Everything else names
 a detector: a model file, an official Ultralytics name or `nudenet-320n`."""
 
+import difflib
 import os
 import re
 
@@ -18,6 +19,22 @@ def family_of(name: str) -> str:
     if name == MOBILENET_V2_IMAGENET or name.startswith(TORCHVISION_PREFIX) or CIFAR_RESNET.match(name):
         return "classifier"
     return "detector"
+
+
+def classifier_meant(name: str) -> str | None:
+    """The classifier form a name that reads as a detector was probably meant as (a typo of a built-in name, a
+    CIFAR ResNet or torchvision classifier without its weights file), else None: such a name would otherwise be
+    taken for a detector and every message after would speak of detectors."""
+    if os.path.isfile(os.path.expanduser(name)) or family_of(name) == "classifier":
+        return None
+    close = difflib.get_close_matches(name.lower(), [MOBILENET_V2_IMAGENET], n=1, cutoff=0.8)
+    if close:
+        return close[0]
+    if re.fullmatch(r"cifar_?resnet\d*", name, re.IGNORECASE):
+        return f"{name.lower().replace('cifarresnet', 'cifar_resnet')}:PATH (its weights file)"
+    if name.lower().startswith("torchvision"):
+        return f"{TORCHVISION_PREFIX}ARCH:PATH (e.g. torchvision:resnet18:resnet18.pth)"
+    return None
 
 
 def absolute_victim(name: str) -> str:

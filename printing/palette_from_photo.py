@@ -1,4 +1,5 @@
-"""A palette measured from a photo of the user's own printed calibration chart, instead of a fixed list.
+"""A palette of colours that occur in a photo: of the user's own printed calibration chart (instead of a fixed
+list), or a camouflage's reference photo of the place it is worn in.
 
 The chart's cells, as photographed, are colours this printer (on this paper, under this light) really makes.
 k-means in CIELAB groups them into K clusters, and each cluster is represented by its medoid: a colour that was
@@ -13,7 +14,42 @@ import numpy as np
 import torch
 
 from patchgen.atomic import atomic_write_text
-from printing.colour_difference import rgb_to_lab
+from patchgen.errors import UserError
+from patchgen.image_io import read_image
+from printing.colour_difference import delta_e2000, rgb_to_lab
+
+PHOTO_PX = 128  # a reference photo is read at this size: its colours, not its detail, make the palette
+DISTINCT_DE2000 = 1.0  # two colours closer than this (CIEDE2000 1: a just-noticeable difference) are one colour
+
+
+def reference_palette(path, colours: int) -> np.ndarray:
+    """(colours,3) RGB in [0,1] that occur in the photo at path, picked by k-means in CIELAB (cluster medoids); a
+    UserError when the photo has fewer distinct colours than that (a palette of duplicates would be trained and
+    printed). It needs torch but no model: the config check calls it before any model loads."""
+    import cv2
+
+    rgb = read_image(path)
+    scale = PHOTO_PX / max(rgb.shape[:2])
+    if scale < 1:
+        rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    pixels = rgb.reshape(-1, 3).astype(np.float64) / 255
+    picked = palette_from_colours(pixels, colours) if len(pixels) >= colours else np.unique(pixels, axis=0)
+    distinct = distinct_colours(picked)
+    if distinct < colours:
+        fix = f"lower artifact.colours to {distinct} or use" if distinct >= 2 else "use"
+        raise UserError(f"reference photo {path} has only {distinct} distinct colour{'s' * (distinct != 1)} "
+                        f"(CIEDE2000 {DISTINCT_DE2000:g} or more apart) for artifact.colours = {colours}: {fix} a "
+                        f"photo with more colours")
+    return picked
+
+
+def distinct_colours(colours: np.ndarray) -> int:
+    """How many of these (N,3) RGB colours in [0,1] are at least DISTINCT_DE2000 from every one kept before."""
+    kept: list[torch.Tensor] = []
+    for lab in rgb_to_lab(torch.tensor(colours, dtype=torch.float32)):
+        if not kept or float(delta_e2000(lab[None], torch.stack(kept)).min()) >= DISTINCT_DE2000:
+            kept.append(lab)
+    return len(kept)
 
 
 def palette_from_colours(colours: np.ndarray, k: int = 30, seed: int = 0, iterations: int = 50) -> np.ndarray:

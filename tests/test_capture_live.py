@@ -236,9 +236,11 @@ def test_mjpeg_stream_that_stops_midway_is_retried_then_reported(scene, capsys):
 def test_device_flag_without_cuda_and_unknown_device(scene, capsys):
     for command in (["live", "--camera", str(scene["video"])], ["score", str(scene["video"])]):
         assert main([*command, "--run", str(scene["run"]), "--device", "cuda"]) == 2
-        assert capsys.readouterr().err.strip().endswith("this machine has no CUDA GPU (use device: cpu)")
+        assert capsys.readouterr().err.strip().endswith("--device 'cuda' asks for a CUDA GPU, but torch sees none on "
+                                                        "this machine: use --device cpu, or auto")
         assert main([*command, "--run", str(scene["run"]), "--device", "tpu7"]) == 2
-        assert capsys.readouterr().err.strip().endswith("unknown device 'tpu7' (auto, cpu, cuda, cuda:N)")
+        error = capsys.readouterr().err.strip()
+        assert error.endswith("--device 'tpu7' is not a device: use auto, cpu, cuda or cuda:N")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

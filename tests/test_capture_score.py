@@ -54,20 +54,22 @@ def scene(tmp_path_factory, shared_assets, inria_dev, yolov5n_path):
     return {"root": root, "run": run, "photos": photos, "broken": broken, "video": video}
 
 
-def test_score_photos_writes_report_and_fails_on_unreadable(scene, capsys):
+def test_score_photos_writes_report_and_refuses_unreadable(scene, capsys):
     out = scene["root"] / "report"
     photos = scene["photos"]
-    inputs = [str(photos["markers"]), str(photos["bare"]), str(photos["plain"]), str(scene["broken"])]
-    code = main(["score", *inputs, "--run", str(scene["run"]), "--out", str(out)])
+    inputs = [str(photos["markers"]), str(photos["bare"]), str(photos["plain"])]
+    code = main(["score", *inputs, str(scene["broken"]), "--run", str(scene["run"]), "--out", str(out)])
     err = capsys.readouterr().err
-    # Unreadable input: one clear line, a non-zero exit, and everything readable still scored and written.
+    # Unreadable input: one clear line and a non-zero exit before anything is scored; nothing written.
     assert code == 2
-    assert err.strip().splitlines()[-1].startswith("patchgen score: error: 1 of 4 inputs could not be read")
-    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(
+        "patchgen score: error: nothing could be scored: 1 of 4 inputs cannot be read (first: ")
+    assert "Traceback" not in err and not out.exists()
 
+    assert main(["score", *inputs, "--run", str(scene["run"]), "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     by_name = {p["photo"]: p for p in summary["photos"]}
-    assert summary["summary"]["photos"] == 3 and summary["summary"]["unreadable"] == 1
+    assert summary["summary"]["photos"] == 3
     assert by_name["with_markers.jpg"]["location"]["method"] == "markers"
     assert by_name["with_markers.jpg"]["location"]["markers_found"] == [0, 1, 2, 3]
     assert by_name["no_markers.jpg"]["location"]["method"] == "features"
@@ -94,7 +96,7 @@ def test_score_photos_writes_report_and_fails_on_unreadable(scene, capsys):
     rows = list(csv.DictReader((out / "scores.csv").open()))
     assert [r["photo"] for r in rows] == ["with_markers.jpg", "no_markers.jpg", "plain.jpg"]
     page = (out / "report.html").read_text()
-    assert "broken.jpg" in page and "confidence_hist.png" in page
+    assert "confidence_hist.png" in page
     assert page.count("_annotated.jpg") == 3 and page.count("_counterfactual.jpg") == 2
     assert read_image(out / "confidence_hist.png").shape[0] > 100
 

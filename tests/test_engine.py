@@ -230,7 +230,8 @@ def test_eval_artifact_on_a_classifier_gives_the_classifier_table(resnet20_path,
     results = json.loads((out / "results.json").read_text())
     assert results["family"] == "classifier" and results["images"] == 12
     table = results["results"]
-    assert set(table["clean"]) == {"top1"} and set(table["noise"]) == set(table["adv"]) == {"top1", "goal_rate"}
+    assert set(table["clean"]) == {"top1"}
+    assert set(table["noise"]) == set(table["adv"]) == {"top1", "goal_rate", "goal_judged"}
     assert "top-1 accuracy" in (out / "results.md").read_text()
 
 
@@ -249,7 +250,7 @@ def test_a_targeted_classifier_run_trains_and_evaluates(resnet20_path, cifar_thr
     results = json.loads((run / run_dir.EVAL / "results.json").read_text())
     table = results["results"]
     assert set(table) == {"clean", "noise", "adv"} and set(table["clean"]) == {"top1"}
-    assert all(set(table[c]) == {"top1", "goal_rate"} for c in ("noise", "adv"))
+    assert all(set(table[c]) == {"top1", "goal_rate", "goal_judged"} for c in ("noise", "adv"))
     assert table["clean"]["top1"] >= 0.75, table  # ResNet20 knows these twelve images
     report = (run / run_dir.EVAL / "report.html").read_text()
     assert 'src="grid.png"' in report and (run / run_dir.EVAL / "grid.png").is_file()
@@ -259,7 +260,8 @@ def test_a_targeted_classifier_run_trains_and_evaluates(resnet20_path, cifar_thr
 
 
 @pytest.mark.parametrize("assignment, says", [
-    ("goal=mislabel", ["config key 'goal' = 'mislabel' is a detector goal", "its goals are untargeted, targeted"]),
+    ("goal=mislabel", ["config key 'goal' = 'mislabel' is a detector goal",
+                       "use one of its goals (untargeted, targeted)"]),
     ("goal=targeted", ["config key 'goal_class' is required by goal 'targeted'"]),
     ("placement.kind=everywhere",
      ["'placement.kind' must be one of on_targets, anywhere, torso, in_box, got 'everywhere'"]),

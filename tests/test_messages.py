@@ -119,12 +119,12 @@ def test_training_on_bad_images_prints_only_patchgens_lines(tmp_path, yolov5n_pa
     assert json.loads((tmp_path / "run" / "patch.json").read_text())["data"]["skipped"] == 2
 
 
-def test_score_lists_an_oversized_photo_and_scores_the_rest(tmp_path, shared_assets, yolov5n_path, inria_holdout):
+def test_score_names_an_oversized_photo_and_writes_nothing(tmp_path, shared_assets, yolov5n_path, inria_holdout):
     run = tmp_path / "run"
     exported_peer_patch(run, shared_assets, yolov5n_path)
     huge = huge_png(tmp_path / "huge.png")
     photo = sorted((inria_holdout / "images").glob("*.jpg"))[0]
     line = one_error_line(run_cli("score", huge, photo, "--run", run, "--out", tmp_path / "score"))
-    assert "1 of 2 inputs could not be read" in line and "too large to decode: 33000 x 33000 px" in line
-    summary = json.loads((tmp_path / "score" / "summary.json").read_text())["summary"]
-    assert summary["photos"] == 1 and summary["unreadable"] == 1
+    assert "nothing could be scored: 1 of 2 inputs cannot be read" in line
+    assert "too large to decode: 33000 x 33000 px" in line
+    assert not (tmp_path / "score").exists()

@@ -112,7 +112,8 @@ def test_two_prints_that_fit_equally_well_ask_for_export(scene, capsys):
     code, _ = score_one(photo, scene["run"], scene["root"] / "score_both")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "Traceback" not in "\n".join(err)
-    assert err[-1].startswith("patchgen score: error: 1 of 1 inputs could not be read or scored (first: ")
+    assert err[-1].startswith(f"patchgen score: error: {photo}: the markers in view fit exports ")
+    assert err[-1].endswith(f"(nothing was written: {scene['root'] / 'score_both'} is as it was)")
     assert f"{photo}: the markers in view fit exports {BIG} and {SMALL} about equally well" in err[-1] or \
         f"{photo}: the markers in view fit exports {SMALL} and {BIG} about equally well" in err[-1]
     assert "say which print it shows with --export NAME" in err[-1]
@@ -145,7 +146,8 @@ def test_no_artifact_and_no_target_is_inconclusive_never_success(scene, inria_de
     summary = json.loads((out / "summary.json").read_text())
     by_name = {p["photo"]: p for p in summary["photos"]}
     s = summary["summary"]
-    assert s["photos"] == 2 and s["attack_worked_rate"] == 0.0 and s["inconclusive"] == 1
+    # Neither photo shows the artifact: both are counted apart, in no rate.
+    assert s["photos"] == 2 and s["not_found"] == 2 and s["attack_worked_rate"] is None and s["inconclusive"] == 0
     verdict = by_name["plain_wall.jpg"]["verdict"]
     assert verdict["outcome"] == "inconclusive" and verdict["worked"] is None
     assert "artifact not found and no target detected" in verdict["reason"]
@@ -173,9 +175,9 @@ def test_a_video_of_a_plain_wall_is_inconclusive(scene, inria_dev, tmp_path, cap
     assert main(["score", str(video), "--run", str(scene["run"]), "--out", str(out)]) == 0
     summary = json.loads((out / "videos" / "wall.json").read_text())["summary"]
     assert summary["frames_scored"] == 3 and summary["attack_worked_rate"] is None
-    assert summary["inconclusive_frames"] == 3
-    assert "wall.avi: 3 frames scored, attack worked on – of the conclusive ones (3 inconclusive)" in \
-        capsys.readouterr().err
+    assert summary["not_found_frames"] == 3 and summary["inconclusive_frames"] == 0
+    assert ("wall.avi: 3 frames scored, attack worked on – of the conclusive ones with the artifact found "
+            "(0 inconclusive; 3 without it found, counted apart)") in capsys.readouterr().err
 
 
 def test_live_overlay_never_shows_success_on_a_plain_wall(scene, inria_dev, yolov5n_path, tmp_path):

@@ -8,30 +8,19 @@ artifact.cell-sized cells, upsampled with wrap-around: blobs, not pixel noise.""
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from patchgen.artifacts.texture import Texture
 from patchgen.artifacts.tiling import wrapped_upsample
-from patchgen.image_io import read_image
 from patchgen.tensor_file import read_tensors
-
-PHOTO_PX = 128  # the reference photo is read at this size: its colours, not its detail, make the palette
 
 
 def palette_from_photo(path, colours: int) -> torch.Tensor:
-    """(K,3) in [0,1]: K colours that occur in the photo, picked by k-means in CIELAB (cluster medoids)."""
-    import cv2
+    """(K,3) in [0,1]: K distinct colours that occur in the photo (printing.palette_from_photo)."""
+    from printing.palette_from_photo import reference_palette
 
-    from printing.palette_from_photo import palette_from_colours
-
-    rgb = read_image(path)
-    scale = PHOTO_PX / max(rgb.shape[:2])
-    if scale < 1:
-        rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    pixels = rgb.reshape(-1, 3).astype(np.float64) / 255
-    return torch.tensor(palette_from_colours(pixels, colours), dtype=torch.float32)
+    return torch.tensor(reference_palette(path, colours), dtype=torch.float32)
 
 
 class Camouflage(Texture):

@@ -1,14 +1,17 @@
 """Any artifact back from disk: a run directory by the kind its sidecar names, a .safetensors file, or any image
 (a peer's published patch, a PNG from another tool: its alpha, if any, is the shape)."""
 
+import dataclasses
 from pathlib import Path
 
-import numpy as np
-
 from patchgen import registry, run_dir
+from patchgen.config import ArtifactConfig
 from patchgen.errors import UserError, require_file
 from patchgen.image_io import read_image
+from patchgen.mask_file import check_visible, fit_square
 from patchgen.tensor_file import read_tensors
+
+MIN_SIDE = next(f for f in dataclasses.fields(ArtifactConfig) if f.name == "size").metadata["range"].low
 
 
 def load_artifact(path):
@@ -32,8 +35,15 @@ def load_artifact(path):
 
 
 def artifact_from_image(path):
-    """A patch from an image file: RGB its colours, alpha (opaque where there is none) its shape."""
-    rgba = read_image(path, keep_alpha=True).astype(np.float32) / 255
-    side = min(rgba.shape[:2])
-    rgba = rgba[:side, :side]  # published patches are square; crop any odd extra row
-    return registry.get("artifact", "patch").from_rgba(rgba)
+    """A patch from an image file: RGB its colours, alpha (opaque where there is none) its shape. A non-square
+    image is kept whole, centred in a square with transparent margins (a patch is square; a 4:3 photo cropped to
+    its top-left square would lose a quarter of itself without a word)."""
+    rgba = read_image(path, keep_alpha=True)
+    height, width = rgba.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise UserError(f"{path}: {width} x {height} px is too small for an artifact: it must be at least {MIN_SIDE} "
+                        f"px per side, the smallest artifact.size a run trains (EOT's warps and blur need pixels "
+                        f"to work on)")
+    square = fit_square(rgba, max(height, width))  # scale 1: margins added, no pixel resampled
+    check_visible(square[..., 3], str(path), "as an artifact", "its alpha must be the shape: opaque (255) inside")
+    return registry.get("artifact", "patch").from_rgba(square)

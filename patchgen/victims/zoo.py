@@ -19,6 +19,7 @@ import torch
 from patchgen.errors import UserError, require_file
 from patchgen.victim_names import (CIFAR_RESNET, CLASSIFIER_FORMS, MOBILENET_V2_IMAGENET, TORCHVISION_PREFIX,
                                    family_of)
+from patchgen.victims.classifier import warn_far_input_size
 from patchgen.victims.state_dict_file import describe_checkpoint
 
 EMBEDDED = ("nudenet-320n",)
@@ -42,6 +43,10 @@ def load_victim(name_or_victim, device="cpu", imgsz: int | None = None):
     else:
         victim = _resolve(str(name_or_victim))
     if imgsz:
+        # a classifier only: a detector is trained at many scales (multi-scale training, mosaics), so other
+        # input sizes are its normal use (a 640 px YOLO at 320 or 1280)
+        if victim.family == "classifier":
+            warn_far_input_size(victim, int(imgsz))
         victim.imgsz = int(imgsz)
     return victim.to(device)
 
