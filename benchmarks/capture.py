@@ -9,7 +9,8 @@ crop marks, caption) onto the torso at a random pose, lighting, blur, noise and 
     or inconclusive); attack-worked rates are over the conclusive verdicts, with the inconclusive ones counted apart;
   - markerless: the same photo (same pose, same effects) with the markers cut off the printout, the artifact
     located by its own image (capture/appearance.py) and scored: found rate, artifact-corner RMSE, verdict
-    agreement;
+    agreement; "doubtful": what was found was set aside as possibly another object (a look-alike of the outline,
+    or two places alike: Location.doubt), the photo then inconclusive;
   - with --texture-run: a trained texture's sheet of repeats, exported as `patchgen export` prints it (A4, --repeat;
     no markers), on the same people at the same poses, at the patch's millimetres to pixels: the same figures.
 Then the live loop (capture.live.LiveDemo, no window, no server) on a generated video at imgsz 640 and 320.
@@ -144,13 +145,15 @@ def markerless(scorer: Scorer, scene: Scene, sheet, scale: float) -> dict:
     is then whoever the counterfactual shows over the print it located)."""
     shot = synthesize(scene.background, scene.label_box, sheet, scorer.artifact.size_mm,
                       np.random.default_rng(scene.effects_seed), pose=scene.pose, artifact_scale=scale)
-    found = scorer.locate(shot.photo)
-    photo = scorer.score(shot.photo, wearer_box=scene.wearer, location=found)
-    as_scored = scorer.score(shot.photo, with_colour=False, location=found)
+    located = scorer.locate(shot.photo)
+    photo = scorer.score(shot.photo, wearer_box=scene.wearer, location=located)
+    as_scored = scorer.score(shot.photo, with_colour=False, location=located)
     digital = scorer.score(shot.digital, wearer_box=scene.wearer, with_counterfactual=False, with_colour=False,
                            location=None)
+    found = photo.location  # None also where what was located is in doubt (photo.doubtful)
     return {"found": found is not None, "rmse_px": None if found is None else round(corner_rmse(found, shot), 4),
-            "seed": None if found is None else found.seed, "photo": photo.verdict, "as_scored": as_scored.verdict,
+            "seed": None if found is None else found.seed, "doubt": photo.doubtful.doubt if photo.doubtful else None,
+            "photo": photo.verdict, "as_scored": as_scored.verdict,
             "digital": digital.verdict, "artifact_side_px": round(shot.params["artifact_side_px"], 1)}
 
 
@@ -165,6 +168,7 @@ def markerless_summary(rows: list, prefix: str) -> dict:
     worked_digital, _ = worked_rate(r["digital"] for r in rows)
     seeds = [r["seed"] for r in found]
     return {f"{prefix}found_rate": round(len(found) / max(len(rows), 1), 4),
+            f"{prefix}doubtful": sum(r["doubt"] is not None for r in rows),
             f"{prefix}rmse_px": rms([r["rmse_px"] for r in found]),
             f"{prefix}median_corner_rmse_px": _median([r["rmse_px"] for r in found]),
             f"{prefix}seeded_by": {seed: seeds.count(seed) for seed in sorted(set(seeds))},
@@ -184,7 +188,7 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, shots: list, log) -> dict:
     bare = crop_sheet(sheet, (-gap / 2, -gap / 2, w_mm + gap / 2, h_mm + gap / 2))
 
     squared, markers_found, markers_total = [], 0, 0
-    agree, methods = 0, {"markers": 0, "markers+features": 0, "features": 0, None: 0}
+    agree, doubtful, methods = 0, 0, {"markers": 0, "markers+features": 0, "features": 0, None: 0}
     photo_verdicts, digital_verdicts, bare_rows, per_photo = [], [], [], []
     started = time.perf_counter()
     for scene in shots:
@@ -204,6 +208,7 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, shots: list, log) -> dict:
         digital_verdicts.append(digital_score.verdict)
         method = photo_score.location.method if photo_score.location else None
         methods[method] += 1
+        doubtful += photo_score.doubtful is not None
         bare_row = markerless(scorer, scene, bare, PATCH_SCALE)
         bare_rows.append(bare_row)
         per_photo.append({"image": scene.name, "markers_found": sorted(set(detected) & set(shot.marker_corners_px)),
@@ -216,7 +221,8 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, shots: list, log) -> dict:
                           "delta_e_mean": (photo_score.colour or {}).get("delta_e_mean"),
                           "structure_correlation": (photo_score.colour or {}).get("structure_correlation"),
                           "markerless_found": bare_row["found"], "markerless_rmse_px": bare_row["rmse_px"],
-                          "markerless_seed": bare_row["seed"], "markerless_outcome": bare_row["photo"].outcome,
+                          "markerless_seed": bare_row["seed"], "markerless_doubt": bare_row["doubt"],
+                          "markerless_outcome": bare_row["photo"].outcome,
                           "markerless_outcome_as_scored": bare_row["as_scored"].outcome,
                           "markerless_digital_outcome": bare_row["digital"].outcome,
                           "artifact_side_px": round(shot.params["artifact_side_px"], 1),
@@ -224,7 +230,7 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, shots: list, log) -> dict:
         log(f"{scene.name}: markers {len(per_photo[-1]['markers_found'])}/4, {method}, photo "
             f"{photo_score.verdict.target_score:.2f} vs digital {digital_score.verdict.target_score:.2f}, "
             f"markerless " + (f"found ({bare_row['seed']}, {bare_row['rmse_px']:.2f} px)" if bare_row["found"]
-                              else "MISSED"))
+                              else "MISSED" if bare_row["doubt"] is None else f"IN DOUBT: {bare_row['doubt']}"))
     elapsed = time.perf_counter() - started
     all_sq = np.concatenate(squared) if squared else np.zeros(0)
     worked_photo, inconclusive_photo = worked_rate(photo_verdicts)
@@ -239,6 +245,7 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, shots: list, log) -> dict:
         "photos": len(shots),
         "located_by": {"markers": methods["markers"], "markers+features": methods["markers+features"],
                        "features": methods["features"], "not_found": methods[None]},
+        "doubtful": doubtful,
         "attack_worked_rate_photo": worked_photo, "inconclusive_photo": inconclusive_photo,
         "attack_worked_rate_digital": worked_digital, "inconclusive_digital": inconclusive_digital,
         **markerless_summary(bare_rows, "markerless_"),
@@ -265,9 +272,11 @@ def texture_photos(texture_run: str, repeat: str, victim, shots: list, work: Pat
         rows.append(markerless(scorer, scene, sheet, scale))
         row = rows[-1]
         log(f"{scene.name}: texture " + (f"found ({row['seed']}, {row['rmse_px']:.2f} px)" if row["found"]
-                                         else "MISSED") + f", photo {row['photo'].outcome} vs digital "
+                                         else "MISSED" if row["doubt"] is None else f"IN DOUBT: {row['doubt']}")
+            + f", photo {row['photo'].outcome} vs digital "
             f"{row['digital'].outcome}")
     per_photo = [{"image": scene.name, "found": row["found"], "rmse_px": row["rmse_px"], "seed": row["seed"],
+                  "doubt": row["doubt"],
                   "photo_outcome": row["photo"].outcome, "outcome_as_scored": row["as_scored"].outcome,
                   "digital_outcome": row["digital"].outcome,
                   "photo_score": round(row["photo"].target_score, 4),
@@ -341,13 +350,14 @@ def main(argv=None) -> int:
         live = live_fps(run_dir, victim, work, args.live_frames, log)
     headline = ("marker_rmse_px", "verdict_agreement", "photos", "attack_worked_rate_photo", "inconclusive_photo",
                 "markerless_found_rate", "markerless_rmse_px", "markerless_verdict_agreement",
-                "markerless_verdict_agreement_as_scored")
+                "markerless_verdict_agreement_as_scored", "markerless_doubtful")
     result = {key: photos[key] for key in headline}
     if texture:
         result |= {"markerless_found_rate_texture": texture["texture_found_rate"],
                    "markerless_rmse_px_texture": texture["texture_rmse_px"],
                    "verdict_agreement_texture": texture["texture_verdict_agreement"],
-                   "verdict_agreement_texture_as_scored": texture["texture_verdict_agreement_as_scored"]}
+                   "verdict_agreement_texture_as_scored": texture["texture_verdict_agreement_as_scored"],
+                   "markerless_doubtful_texture": texture["texture_doubtful"]}
     result |= {"live_fps_640": live["live_fps_640"], "live_fps_320": live["live_fps_320"]}
     result |= {
         "details": {k: v for k, v in photos.items() if k != "per_photo"} | live | {

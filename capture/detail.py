@@ -55,14 +55,17 @@ def detail_pieces(detail: np.ndarray, fit_mask: np.ndarray) -> tuple[np.ndarray,
 def detail_correlation(template: np.ndarray, back: np.ndarray, labels: np.ndarray, count: int) -> float:
     """Correlation of the print `template` with the photo pulled back onto it (`back`, same size) over the detail's
     pieces, each from its own mean colour: what a plain copy of the outline cannot score."""
-    t, b = [], []
-    for piece in range(1, count):
-        inside = labels == piece
-        if inside.sum() < 4:
-            continue
-        t.append(template[inside] - template[inside].mean(axis=0))
-        b.append(back[inside] - back[inside].mean(axis=0))
-    if not t:
+    inside = labels > 0
+    piece = labels[inside]
+    sizes = np.bincount(piece, minlength=count)
+    keep = sizes[piece] >= 4  # a piece of a few pixels has no pattern of its own
+    if not keep.any():
         return 0.0
-    t, b = np.concatenate(t).astype(np.float64), np.concatenate(b).astype(np.float64)
+    centred = []
+    for image in (template, back):
+        values = image[inside].astype(np.float64)
+        means = np.stack([np.bincount(piece, weights=values[:, c], minlength=count) for c in range(values.shape[1])],
+                         axis=1) / np.maximum(sizes, 1)[:, None]
+        centred.append((values - means[piece])[keep])
+    t, b = centred
     return float((t * b).sum() / np.sqrt((t * t).sum() * (b * b).sum() + 1e-12))

@@ -95,7 +95,8 @@ class Scorer:
     def score(self, rgb: np.ndarray, wearer_box=None, with_counterfactual: bool = True,
               with_colour: bool = True, location: Location | None | str = "find") -> FrameScore:
         """`location="find"` locates the artifact; pass a Location (or None) to skip that step."""
-        location = self.locate(rgb) if isinstance(location, str) else location
+        finding = isinstance(location, str)
+        location = self.locate(rgb) if finding else location
         detections = self.detect(rgb)
         notes, colour, doubtful = [], None, None
         if location is not None and location.doubt:
@@ -105,10 +106,11 @@ class Scorer:
         centre = location.centre_px if location is not None else None
         if location is None and doubtful is None:
             notes.append("artifact not found: scored without rectification, colour check or counterfactual")
-        # Markers of a print other than those chosen: left out by the locator, said here.
+        # Markers of a print other than those chosen: left out by the locator, said here (where it found nothing,
+        # looked for again only for a photo located here: a video or live frame is not slowed for a note).
         found = location or doubtful
         other = found.other_markers if found is not None else \
-            other_prints_ids(detect_markers(rgb), self.artifact) if self.artifact.exports else ()
+            other_prints_ids(detect_markers(rgb), self.artifact) if finding and self.artifact.exports else ()
         notes += filter(None, [other_prints_note(other, self.artifact, location is not None)])
         if location is not None and with_colour:
             colour = colour_fidelity(rectify(rgb, location, self.artifact), self.artifact.rgb, self.artifact.mask)
