@@ -157,7 +157,8 @@ def _write_report(stage: Path, summary: dict, photos: list, videos: list, artifa
         rate = summary["attack_worked_rate"]
         log(f"photos: attack worked on {'–' if rate is None else f'{rate:.0%}'} of those with the artifact found "
             f"({summary['attack_worked']} worked, {summary['attack_failed']} failed, {summary['inconclusive']} "
-            f"inconclusive); {summary['not_found']} without it found, counted apart")
+            f"inconclusive); {summary['not_found']} without it found"
+            + (f" ({summary['in_doubt']} of them in doubt)" if summary["in_doubt"] else "") + ", counted apart")
     atomic_write_json(stage / "summary.json", {"summary": summary, "photos": [
         {"photo": p["name"], **p["record"]} for p in photos], "videos": [v["summary"] for v in videos]})
     write_html(stage / "report.html", f"patchgen score — {artifact.name}", summary, photos, videos, histogram)
