@@ -11,6 +11,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchgen",
         description="Train printable adversarial patches with EOT, print them at exact size, score photos of them.")
+    from patchgen import __version__
+
+    parser.add_argument("--version", action="version", version=f"patchgen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     from patchgen import commands as spine_commands
     from printing import commands as printing_commands

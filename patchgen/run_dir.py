@@ -33,15 +33,30 @@ EXPORT = "export"
 SCORE = "score"  # photos scored by `patchgen score` (capture/)
 FREE_ON_RESUME = ("train.log_every", "train.checkpoint_every")
 UPWARD_ON_RESUME = ("train.steps",)
+VERSIONED = ("patchgen", "torch", "ultralytics", "kornia")  # recorded in run.json with the device
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def start_record(run_dir: Path, config: RunConfig, origin: str) -> None:
+def environment(device) -> dict:
+    """Where a run (or one of its resumes) ran: the device it resolved to (not "auto") and the versions that
+    decide its numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str | None:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
+
+    return {"device": str(device), "versions": {name: installed(name) for name in VERSIONED}}
+
+
+def start_record(run_dir: Path, config: RunConfig, origin: str, device) -> None:
     atomic_write_text(run_dir / CONFIG, dump_yaml(config))
-    atomic_write_json(run_dir / RECORD, {"origin": origin, "started": _now(), "resumes": []})
+    atomic_write_json(run_dir / RECORD, {"origin": origin, "started": _now(), **environment(device), "resumes": []})
 
 
 def read_record(run_dir: Path) -> dict | None:
@@ -73,9 +88,9 @@ def resume_changes(run_dir: Path, config: RunConfig) -> dict:
     return changed
 
 
-def record_resume(run_dir: Path, step: int, changes: dict) -> None:
+def record_resume(run_dir: Path, step: int, changes: dict, device) -> None:
     record = read_record(run_dir) or {"origin": None, "started": None, "resumes": []}
-    record["resumes"].append({"at": _now(), "from_step": step, "changes": changes})
+    record["resumes"].append({"at": _now(), "from_step": step, "changes": changes, **environment(device)})
     atomic_write_json(run_dir / RECORD, record)
 
 

@@ -168,9 +168,9 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=No
     world.barrier()  # every rank has read the checkpoint before rank 0 writes anything
     if world.main:
         if resume:
-            run_files.record_resume(run_dir, start, changes)
+            run_files.record_resume(run_dir, start, changes, setup.device)
         else:
-            run_files.start_record(run_dir, config, origin)
+            run_files.start_record(run_dir, config, origin, setup.device)
         run_files.keep_metrics_until(run_dir, start)
     return setup, optimizer, start
 

@@ -105,6 +105,11 @@ def test_an_allowed_change_is_recorded_with_its_step_and_the_first_config_kept(r
     assert record["origin"] == "train"
     assert [(r["from_step"], r["changes"]) for r in record["resumes"]] == [
         (4, {"train.log_every": [1, 2], "train.steps": [4, 6]})]
+    # the device the config's `auto` resolved to, and the versions, at the start and at each resume
+    for where in (record, record["resumes"][0]):
+        assert where["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+        assert where["versions"]["torch"] == torch.__version__.split("+")[0] and where["versions"]["patchgen"]
+        assert where["versions"]["ultralytics"] and where["versions"]["kornia"]
     assert json.loads((run / "patch.json").read_text())["step"] == 6
 
 
