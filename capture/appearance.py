@@ -128,12 +128,17 @@ class Appearance:
         return float(np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1).max())
 
     # -- refinement and verification -----------------------------------------------------------------------------
-    def fit(self, photo_rgb: np.ndarray, mm_to_photo: np.ndarray, side: int) -> float:
-        """Correlation of the print at `side` px with the photo pulled back through `mm_to_photo` (no refining)."""
+    def pulled_back(self, photo_rgb: np.ndarray, mm_to_photo: np.ndarray, side: int):
+        """(the print at `side` px, its fit mask, the photo pulled back onto it through `mm_to_photo` as float32)."""
         image, mask, to_px = self.template(side)
         back = cv2.warpPerspective(photo_rgb, mm_to_photo @ np.linalg.inv(to_px), (image.shape[1], image.shape[0]),
                                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-        return float(cv2.computeECC(image, back.astype(np.float32), mask))
+        return image, mask, back.astype(np.float32)
+
+    def fit(self, photo_rgb: np.ndarray, mm_to_photo: np.ndarray, side: int) -> float:
+        """Correlation of the print at `side` px with the photo pulled back through `mm_to_photo` (no refining)."""
+        image, mask, back = self.pulled_back(photo_rgb, mm_to_photo, side)
+        return float(cv2.computeECC(image, back, mask))
 
     def detail_fit(self, photo_rgb: np.ndarray, mm_to_photo: np.ndarray) -> float | None:
         """Correlation of the print's detail with the photo at the print's size there (as the refinement's last
@@ -141,12 +146,10 @@ class Appearance:
         if self.detail is None:
             return None
         side = round(min(self.side_in_photo(mm_to_photo), REFINE_MAX_SIDE))
-        image, mask, to_px = self.template(side)
+        image, mask, back = self.pulled_back(photo_rgb, mm_to_photo, side)
         if side not in self._pieces:
             self._pieces[side] = detail_pieces(self.detail, mask)
-        back = cv2.warpPerspective(photo_rgb, mm_to_photo @ np.linalg.inv(to_px), (image.shape[1], image.shape[0]),
-                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-        return detail_correlation(image, back.astype(np.float32), *self._pieces[side])
+        return detail_correlation(image, back, *self._pieces[side])
 
     def refine(self, photo_rgb: np.ndarray, mm_to_photo: np.ndarray, ladder=REFINE_LADDER):
         """(refined 3x3 artifact mm -> photo px, correlation), or None where ECC does not converge or the result

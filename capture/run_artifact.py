@@ -42,8 +42,8 @@ class RunArtifact:
     # where it was never exported); the locator must not take the sheet for itself moved by whole repeats.
     # None: no repeats (a patch).
     period_mm: tuple | None = None
-    # The victim input size the run was trained and evaluated at (RUN/config.yaml's imgsz); None: the victim's
-    # own (a config that says 0, a published image, a run folder without a config).
+    # The victim input size the run was trained and evaluated at (its sidecar's imgsz); None: the victim's own (a
+    # published image, a sidecar without it).
     imgsz: int | None = None
 
     @property
@@ -146,7 +146,7 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
     rgba = read_image(require_file(run_dir / run_files.ARTIFACT_PNG, "artifact image"), keep_alpha=True)
     attack = dict(victim=sidecar["victim"] or None, goal=sidecar["goal"], goal_class=sidecar["goal_class"],
                   target_classes=tuple(sidecar["target_classes"]), name=run_dir.name, run_dir=run_dir,
-                  imgsz=_run_imgsz(run_dir))
+                  imgsz=sidecar.get("imgsz") or None)
     kind = sidecar.get("artifact", "patch")
     if printed_as_tiling(kind):
         tiling = choose_tiling(run_dir, kind, export)
@@ -160,14 +160,6 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
     size = exports[0].size_mm if exports else _size_pair(sidecar["physical_size_mm"], where)
     return RunArtifact(image_rgba=rgba, size_mm=size or (float(rgba.shape[1]), float(rgba.shape[0])),
                        exports=exports, size_known=size is not None, **attack)
-
-
-def _run_imgsz(run_dir: Path) -> int | None:
-    """The input size the run's config in force says (0: the victim's own, None here); None for a run folder
-    without a config (one written by capture.synthetic.write_run)."""
-    if not (run_dir / run_files.CONFIG).is_file():
-        return None
-    return int(run_files.config_in_force(run_dir).get("imgsz") or 0) or None
 
 
 def _size_pair(value, where: str):

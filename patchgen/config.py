@@ -282,7 +282,8 @@ def load_config(path=None, overrides=(), victim=None, recorded: bool = False) ->
     """victim: a victim object from the Python API (patchgen.victims.classifier_from_module(...)): it stands for
     the config's victim key, which then names it, and the goal is checked against its family.
     recorded: a run's own RUN/config.yaml, read back as it was written (every key, defaults included): keys the
-    run ignores are not refused there, so a run recorded before a check existed stays readable."""
+    run ignores are not refused there, so a run recorded before a check existed stays readable, and the files it
+    names (masks, a camouflage's photo) are not read again: the run holds what it made of them."""
     data = {}
     if path:
         path = require_file(path, "config")
@@ -317,9 +318,9 @@ def validate(config: RunConfig, family: str | None = None, given: dict | None = 
     check_ranges(config)
     if config.imgsz % 32:
         raise UserError(f"config key 'imgsz' = {config.imgsz} must be a multiple of 32 (0: the victim's own size)")
-    if given is not None:
+    if given is not None:  # a recorded config was checked when its run started; its files are not read again
         check_unused(config, flat_keys(given), family)
-    check_files(config)
+        check_files(config)
 
 
 def check_batch_split(config: RunConfig, ranks: int) -> None:
