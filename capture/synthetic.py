@@ -17,10 +17,9 @@ import cv2
 import numpy as np
 
 from patchgen import run_dir as run_files
-from patchgen.config import RunConfig, from_dict, placement_kind
+from patchgen.config import RunConfig, from_dict, placement_kind, victim_family
 from patchgen.data import read_yolo_labels
 from patchgen.image_io import read_image
-from patchgen.victim_names import family_of
 from printing.export import on_paper
 
 
@@ -252,7 +251,7 @@ def write_run(run_dir, artifact_rgba: np.ndarray, size_mm=(300.0, 300.0), victim
         [artifact_rgba, np.full(artifact_rgba.shape[:2], 255, np.uint8)])
     config = from_dict(RunConfig, {"victim": victim or "", "goal": goal, "target_classes": list(target_classes),
                                    "goal_class": goal_class, "artifact": {"size": int(rgba.shape[0])}})
-    sidecar = run_files.artifact_sidecar(config, UnloadedVictim(family_of(config.victim)), step=0, metrics={},
+    sidecar = run_files.artifact_sidecar(config, UnloadedVictim(victim_family(config)), step=0, metrics={},
                                          data={}, placement=placement_kind(config))
     sidecar["physical_size_mm"] = None if size_mm is None else [float(size_mm[0]), float(size_mm[1])]
     Path(run_dir).mkdir(parents=True, exist_ok=True)

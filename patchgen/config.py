@@ -4,7 +4,6 @@ key, the value and what is allowed; every run writes its resolved config next to
 Torch-free on purpose: a config error is reported before torch or Ultralytics loads (seconds)."""
 
 import dataclasses
-import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -14,7 +13,8 @@ import yaml
 
 from patchgen import registry
 from patchgen.errors import UserError, require_file
-from patchgen.victim_names import CLASSIFIER_FORMS, absolute_victim, classifier_meant, family_of
+from patchgen.ranges import number
+from patchgen.victim_names import CLASSIFIER_FORMS, absolute_victim, classifier_meant, family_of, victim_kind
 
 LABEL_MODES = ("auto", "files", "pseudo")
 SHAPES = ("square", "circle")  # or the path of a PNG whose alpha is the shape
@@ -23,36 +23,6 @@ ADVERSARIAL = "adversarial"  # the goal's own term in loss.weights; the others a
 VANISH_SCOPES = ("image", "target")  # loss.vanish_scope: what one maximum is taken over
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes at most 64 bits
 UNORDERED_PAIRS = ("centre", "temperature")  # pairs that are not a (low, high) range: a point, a schedule
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values a numeric key allows; `open_low` excludes `low` itself (lr > 0)."""
-
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-
-    def __contains__(self, value) -> bool:
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
-        return above and (self.high is None or value <= self.high)
-
-    def __str__(self) -> str:
-        def show(x):  # integers exactly (a seed's limit), floats short
-            return str(x) if isinstance(x, int) else f"{x:g}"
-
-        if self.high is None:
-            return f"{'>' if self.open_low else '>='} {show(self.low)}"
-        return f"in {'(' if self.open_low else '['}{show(self.low)}, {show(self.high)}]"
-
-
-def number(default, low=None, high=None, open_low=False):
-    """A numeric config field with its allowed range beside it (pairs: both ends, and low <= high; mappings:
-    every value). A callable default is a factory (a mapping's default)."""
-    kind = {"default_factory": default} if callable(default) else {"default": default}
-    return field(**kind, metadata={"range": Range(low, high, open_low)})
 
 
 @dataclass
@@ -77,12 +47,13 @@ class StickerPiece:
 
 @dataclass
 class ArtifactConfig:
-    kind: str = "patch"  # patch | texture | camouflage | stickers
+    kind: str = "patch"  # patch | texture | camouflage | stickers | pixels
     size: int = number(128, 8, 4096)  # pixels per side (texture, camouflage: of the tile; stickers: of each piece)
     shape: str = "square"  # square | circle | path/to/mask.png (its alpha channel is the shape)
     init: str = "grey"  # grey | random
     # texture, camouflage: the side of the square read from the infinite tiling at a random place per instance
-    # (0: the tile's own size); cell: tile pixels per trained value (blobs: camouflage looks natural at 8 or more)
+    # (0: the tile's own size); cell: tile pixels per trained value (blobs: camouflage looks natural at 8 or more;
+    # a patch upsamples its values smoothly, a low-resolution encoding for search and fooling images)
     crop: int = number(0, 0, 4096)
     cell: int = number(1, 1, 256)
     # camouflage: the palette is `colours` colours picked by k-means (CIELAB) from the reference photo; each pixel
@@ -91,6 +62,7 @@ class ArtifactConfig:
     colours: int = number(4, 2, 64)
     temperature: tuple[float, float] = number((1.0, 0.05), 0, 100, open_low=True)
     pieces: list[StickerPiece] = field(default_factory=list)  # stickers: one entry per piece
+    pixels: int = number(1, 1, 4096)  # pixels: how many single pixels it sets (Su et al.: 1, 3, 5)
 
 
 @dataclass
@@ -148,20 +120,47 @@ class LossConfig:
 class TrainConfig:
     steps: int = number(500, 1)
     batch: int = number(8, 1)
-    # on sigmoid logits: 10 already saturates every pixel in one step; Adam's lr / (1 - beta1) must fit float32
-    lr: float = number(0.03, 0, 10, open_low=True)
-    lr_final: float = number(0.1, 0, 1)  # cosine schedule ends at lr x lr_final
     seed: int = number(0, 0, MAX_SEED)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the victim (CUDA graphs on CUDA; eager where compiling fails)
     checkpoint_every: int = number(50, 1)
     log_every: int = number(10, 1)
+    # end early once the goal succeeds on every training image (a per-image attack: Su et al. stop at the first
+    # success); checked after each step on the images as evaluation shows them
+    stop_on_success: bool = False
+
+
+def plugin_settings(kind: str, default: str = ""):
+    """A config section with each `kind` plug-in's own settings (the dataclass in its file) under the plug-in's name,
+    and, given a default, `kind`: the one the run uses (optimizer.kind, optimizer.nes.sigma)."""
+    fields = [("kind", str, field(default=default))] if default else []
+    for name, plugin in registry.PLUGINS[kind].items():
+        if plugin.settings:
+            settings = registry.load(plugin.settings)
+            fields.append((name, settings, field(default_factory=settings)))
+    return dataclasses.make_dataclass(f"{kind.title()}Sections", fields)
+
+
+OptimizerConfig = plugin_settings("optimizer", "adam")
+AdapterConfig = plugin_settings("victim")  # a query-only victim's settings: adapter.onnx, adapter.http, ...
+ACCESS = ("auto", "white_box", "query")  # victim_access
+
+
+@dataclass
+class QueryConfig:
+    """What a run that reaches its victim by queries only may spend (patchgen/queries.py)."""
+
+    budget: int = number(100_000, 1)  # images shown to the victim at most: the run ends before a step would pass it
+    batch: int = number(256, 1)  # images per call to the victim
 
 
 @dataclass
 class RunConfig:
     victim: str = ""
+    # auto: by queries only when the victim answers nothing else or the optimiser needs no gradients | white_box |
+    # query (a white-box victim attacked as if it answered queries only: scores, counted against query.budget)
+    victim_access: str = "auto"
     imgsz: int = number(0, 0, 8192)  # 0: the victim's own input size; else a multiple of 32
     target_classes: list[str] = field(default_factory=lambda: ["person"])  # detectors: the boxes attacked
     goal: str = "vanish"  # vanish | mislabel | appear (detectors); untargeted | targeted (classifiers)
@@ -173,6 +172,9 @@ class RunConfig:
     eot: EOTSettings = field(default_factory=EOTSettings)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
 
 
 def _coerce(value, kind, key):
@@ -310,17 +312,64 @@ def validate(config: RunConfig, family: str | None = None, given: dict | None = 
                         f"(the classifiers are {CLASSIFIER_FORMS}; anything else names a detector)")
     if not config.data.train:
         raise UserError("config key 'data.train' is required (a folder of images)")
-    family = family or family_of(config.victim)
+    kind = victim_kind(config.victim)
+    if hasattr(config.adapter, kind):
+        getattr(config.adapter, kind).check(f"adapter.{kind}")
+    family = family or victim_family(config)
     check_choices(config, family, given is None or "goal" in given)
     if config.loss.vanish_scope not in VANISH_SCOPES:
         raise UserError(f"config key 'loss.vanish_scope' must be one of {', '.join(VANISH_SCOPES)}, "
                         f"got {config.loss.vanish_scope!r}")
     check_ranges(config)
+    check_access(config, given)
     if config.imgsz % 32:
         raise UserError(f"config key 'imgsz' = {config.imgsz} must be a multiple of 32 (0: the victim's own size)")
     if given is not None:  # a recorded config was checked when its run started; its files are not read again
         check_unused(config, flat_keys(given), family)
         check_files(config)
+
+
+def check_access(config: RunConfig, given: dict | None) -> None:
+    """The optimiser against how the victim is reached: a gradient optimiser needs a differentiable victim, and
+    query settings need a run by queries."""
+    _one_of(config.victim_access, ACCESS, "victim_access")
+    optimizer = registry.entry("optimizer", config.optimizer.kind, "optimizer.kind")
+    for name, plugin in registry.PLUGINS["optimizer"].items():
+        settings = getattr(config.optimizer, name)
+        if hasattr(settings, "check"):
+            settings.check(f"optimizer.{name}")
+    kind = victim_kind(config.victim)
+    differentiable = registry.PLUGINS["victim"][kind].differentiable
+    if config.victim_access == "white_box" and not differentiable:
+        raise UserError(f"config key 'victim_access' = 'white_box', but {config.victim} answers queries only "
+                        f"(victim kind {kind}): use query (or auto)")
+    by_query = query_access(config)
+    if optimizer.gradients and by_query:
+        fitting = [n for n, p in registry.PLUGINS["optimizer"].items() if not p.gradients]
+        reason = "victim_access is query" if differentiable else f"{config.victim} answers queries only"
+        raise UserError(f"config key 'optimizer.kind' = {config.optimizer.kind!r} needs gradients, but {reason}: "
+                        f"use {_either(fitting)}")
+    if not by_query and given is not None:
+        for key, value in flat_keys(given).items():
+            if key.startswith("query.") and value != flat_keys(to_dict(QueryConfig())).get(key[len("query."):]):
+                raise UserError(f"config key '{key}' is never read by this run: it reaches {config.victim} "
+                                f"white-box (victim_access {config.victim_access}, optimizer.kind "
+                                f"{config.optimizer.kind}); remove it, or set victim_access: query")
+
+
+def victim_family(config: RunConfig) -> str:
+    """A query-only victim's family is in its settings (adapter.KIND.family); the built-in forms name theirs."""
+    kind = victim_kind(config.victim)
+    return getattr(config.adapter, kind).family if hasattr(config.adapter, kind) else family_of(config.victim)
+
+
+def query_access(config: RunConfig) -> bool:
+    """Whether the run reaches its victim by queries only: the config's choice, or (auto) a victim that answers
+    nothing else, or an optimiser that needs no gradients."""
+    if config.victim_access != "auto":
+        return config.victim_access == "query"
+    differentiable = registry.PLUGINS["victim"][victim_kind(config.victim)].differentiable
+    return not differentiable or not registry.PLUGINS["optimizer"][config.optimizer.kind].gradients
 
 
 def check_batch_split(config: RunConfig, ranks: int) -> None:
@@ -400,7 +449,7 @@ def check_files(config: RunConfig) -> None:
 
 
 KIND_WORDS = {"goal": "goal", "family": "victim family", "artifact": "artifact.kind", "placement": "placement.kind",
-              "loss term": "loss term"}
+              "loss term": "loss term", "optimizer": "optimizer.kind", "victim": "victim kind"}
 
 
 def check_unused(config: RunConfig, given: dict, family: str) -> None:
@@ -408,6 +457,7 @@ def check_unused(config: RunConfig, given: dict, family: str) -> None:
     `uses`): refused, so that no record says a value was used that the run ignored (goal_class with an untargeted
     goal, artifact.reference on a patch)."""
     active = {"goal": {config.goal}, "family": {family}, "artifact": {config.artifact.kind},
+              "optimizer": {config.optimizer.kind}, "victim": {victim_kind(config.victim)},
               "placement": {placement_kind(config)},
               "loss term": {t for t, w in config.loss.weights.items() if t != ADVERSARIAL and w}}
     values, defaults = flat_keys(to_dict(config)), flat_keys(to_dict(RunConfig()))
@@ -545,6 +595,18 @@ def make_paths_absolute(config: RunConfig) -> None:
     for piece in config.artifact.pieces:
         if piece.shape not in SHAPES:
             piece.shape = _absolute(piece.shape)
+    _absolute_paths(config)
+
+
+def _absolute_paths(settings) -> None:
+    """Every field made with ranges.path, in these settings and every section within them (plug-ins' own
+    settings: adapter.http.names_file, ...), made absolute."""
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        if dataclasses.is_dataclass(value):
+            _absolute_paths(value)
+        elif item.metadata.get("path"):
+            setattr(settings, item.name, _absolute(value))
 
 
 def to_dict(config: RunConfig) -> dict:

@@ -33,10 +33,10 @@ def markdown_table(evaluation: Evaluation, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(out_dir, evaluation: Evaluation, meta: dict, extra_images=()) -> Path:
-    """results.json, results.md, grid.png and report.html in out_dir, all four or none: each is rendered in
-    memory first, then all are staged beside their places before any replaces its old version, so a failure
-    at any point leaves the previous evaluation whole."""
+def write_report(out_dir, evaluation: Evaluation, meta: dict, extra_images=(), more_files=None) -> Path:
+    """results.json, results.md, grid.png and report.html in out_dir (and more_files: {name: bytes}), all or
+    none: each is rendered in memory first, then all are staged beside their places before any replaces its old
+    version, so a failure at any point leaves the previous evaluation whole."""
     out_dir = Path(out_dir)
     results = json.dumps({**meta, "results": evaluation.table}, indent=2) + "\n"
     md = markdown_table(evaluation, f"{meta.get('victim', '')} on {meta.get('data', '')}")
@@ -46,12 +46,25 @@ def write_report(out_dir, evaluation: Evaluation, meta: dict, extra_images=()) -
         if not ok:
             raise RuntimeError("OpenCV could not encode the example grid as PNG")
         files["grid.png"] = grid.tobytes()
+    files.update(more_files or {})
     files["report.html"] = report_page(evaluation, meta, extra_images).encode()
     try:
         write_together([(out_dir / name, data) for name, data in files.items()])
     except OSError as err:
         raise UserError(f"cannot write the evaluation into {out_dir}: {err.strerror or err}") from None
     return out_dir / "report.html"
+
+
+def queries_files(metrics: list[dict]) -> dict:
+    """A query run's success against queries: queries.json (per logged step: step, queries, success) and
+    queries.png; nothing for a white-box run."""
+    from patchgen.plots import success_against_queries
+
+    rows = [{k: m[k] for k in ("step", "queries", "success")} for m in metrics if "success" in m]
+    if not rows:
+        return {}
+    return {"queries.json": (json.dumps({"rows": rows}, indent=2) + "\n").encode(),
+            "queries.png": success_against_queries(metrics)}
 
 
 def write_together(files) -> None:
@@ -97,7 +110,7 @@ def evaluate_run(run_dir, data=None, labels=None, out=None, batch=8, patch_trans
     artifact: an image file evaluated instead of the run's (then config, a RunConfig, may stand in for the run).
     Every argument is checked before the victim loads; the results replace the old ones only when complete."""
     from patchgen.run_lock import run_lock
-    from patchgen.victim_names import family_of
+    from patchgen.config import victim_family
 
     check_batch(batch)
     if config is None:
@@ -111,7 +124,7 @@ def evaluate_run(run_dir, data=None, labels=None, out=None, batch=8, patch_trans
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     folder = Path(os.path.abspath(data or config.data.val or config.data.train))  # said in full: which one was read
-    registry.get("family", family_of(config.victim)).check_folder(folder)
+    registry.get("family", victim_family(config)).check_folder(folder)
     inside_run = run_dir is not None and out.absolute().is_relative_to(Path(run_dir).absolute())
     with run_lock(run_dir) if inside_run else nullcontext():  # RUN/eval: no training writes the run meanwhile
         return _evaluate_into(run_dir, config, folder, out, labels, batch, patch_transform, progress, artifact)
@@ -125,7 +138,7 @@ def _evaluate_into(run_dir, config, folder, out, labels, batch, patch_transform,
 
     artifact = artifact_from_image(artifact_path) if artifact_path else load_artifact(run_dir)
     device = resolve_device(config.train.device)
-    victim = load_victim(config.victim, device, config.imgsz or None)
+    victim = load_victim(config.victim, device, config.imgsz or None, config.adapter)
     goal_plugin = registry.entry("goal", config.goal, "goal")
     goal = registry.get("goal", config.goal)(victim, config)
     family = registry.get("family", victim.family)
@@ -145,7 +158,11 @@ def _evaluate_into(run_dir, config, folder, out, labels, batch, patch_transform,
         extra = [(str(Path("..") / name), caption) for name, caption in
                  ((run_files.ARTIFACT_PNG, "the artifact"), (run_files.LOSS_PLOT, "training loss"))
                  if (Path(run_dir) / name).exists()]
-    write_report(out, evaluation, meta, extra)
+    more = {}
+    if extra:  # the run's own artifact, evaluated into RUN/eval: a query run also shows success against queries
+        more = queries_files(run_files.read_metrics(run_dir))
+        extra += [(name, "goal success against the queries spent") for name in more if name.endswith(".png")]
+    write_report(out, evaluation, meta, extra, more)
     print(markdown_table(evaluation), file=sys.stderr)
     print(f"eval: {folder}: wrote {out}/report.html", file=sys.stderr)
     return evaluation

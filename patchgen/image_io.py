@@ -29,8 +29,9 @@ def decode_image(data: bytes, name, keep_alpha: bool = False) -> np.ndarray:
     RGB read of the same file are the same picture the same way up."""
     with decoder_messages() as messages:
         try:
-            image, kinds, blobs = (cv2.imdecodeWithMetadata(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-                                   if data else (None, (), ()))
+            # flags by keyword: OpenCV 4.x's second positional argument is the metadata output, 5.x's the flags
+            image, kinds, blobs = (cv2.imdecodeWithMetadata(np.frombuffer(data, dtype=np.uint8),
+                                                            flags=cv2.IMREAD_UNCHANGED) if data else (None, (), ()))
         except cv2.error as err:  # OpenCV refuses images over CV_IO_MAX_IMAGE_PIXELS before allocating them
             raise UserError(f"{name}: {refusal(data, err)}") from None
     if image is None or image.size == 0:

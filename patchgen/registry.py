@@ -1,4 +1,5 @@
-"""The engine's plug-ins by name: goals, placements, artifact kinds, loss terms and victim families.
+"""The engine's plug-ins by name: goals, placements, artifact kinds, loss terms, victim families, optimisers and
+victim kinds.
 
 Each entry names where its code lives ("module:attribute") and is imported only when a run uses it, so the config
 can be checked against these names before torch loads. A new plug-in is a new small file and one line here; what
@@ -24,6 +25,12 @@ class Plugin:
     # the config keys (or sections) that only runs using this plug-in read: a run that uses none of their readers
     # and sets one of them to other than its default is refused, rather than recording a value it ignores
     uses: tuple = ()
+    # optimisers, victim kinds: "module:Class" of the plug-in's own settings (a dataclass in its file, torch-free),
+    # composed into the config as a section named after the plug-in (optimizer.NAME, adapter.NAME)
+    settings: str = ""
+    gradients: bool = False  # optimisers: needs a differentiable victim (backward through it)
+    pattern: str = ""  # victim kinds: a regular expression the whole victim name matches (the first entry wins)
+    differentiable: bool = True  # victim kinds: gradients reach the input (else it answers queries only)
 
 
 PLUGINS = {
@@ -42,11 +49,12 @@ PLUGINS = {
         "anywhere": Plugin("patchgen.placements.anywhere:Anywhere", uses=("placement.area",)),
         "torso": Plugin("patchgen.placements.torso:Torso", on_boxes=True, uses=("placement.region",)),
         "in_box": Plugin("patchgen.placements.in_box:InBox", on_boxes=True),
+        "whole_image": Plugin("patchgen.placements.whole_image:WholeImage"),
     },
     "artifact": {
         # a patch takes the goal's own placement (on the targets, or anywhere for phantoms and classifiers)
-        "patch": Plugin("patchgen.artifacts.patch:Patch", placements=("", "on_targets", "anywhere"),
-                        exporter="printing.export:export_run", uses=("artifact.shape",)),
+        "patch": Plugin("patchgen.artifacts.patch:Patch", placements=("", "on_targets", "anywhere", "whole_image"),
+                        exporter="printing.export:export_run", uses=("artifact.shape", "artifact.cell")),
         "texture": Plugin("patchgen.artifacts.texture:Texture", placements=("torso", "on_targets", "anywhere"),
                           exporter="printing.texture_export:export_texture", uses=("artifact.crop", "artifact.cell")),
         "camouflage": Plugin("patchgen.artifacts.camouflage:Camouflage", placements=("torso", "on_targets", "anywhere"),
@@ -55,6 +63,8 @@ PLUGINS = {
                                    "artifact.temperature")),
         "stickers": Plugin("patchgen.artifacts.stickers:Stickers", placements=("in_box",), needs=("artifact.pieces",),
                            exporter="printing.sticker_export:export_stickers", uses=("artifact.pieces",)),
+        # a digital attack: nothing to print
+        "pixels": Plugin("patchgen.artifacts.pixels:Pixels", placements=("whole_image",), uses=("artifact.pixels",)),
     },
     "loss term": {
         "tv": Plugin("patchgen.terms.total_variation:TotalVariation"),
@@ -67,6 +77,35 @@ PLUGINS = {
                            uses=("target_classes", "data.labels", "data.pseudo_conf", "data.max_targets",
                                  "data.min_box_frac", "data.crop", "placement.anchor_y")),
         "classifier": Plugin("patchgen.families.classifier:ClassifierFamily"),
+    },
+    "optimizer": {
+        "adam": Plugin("patchgen.optimizers.adam:Adam", settings="patchgen.optimizers.adam:Settings",
+                       gradients=True, uses=("optimizer.adam",)),
+        "random_search": Plugin("patchgen.optimizers.random_search:RandomSearch",
+                                settings="patchgen.optimizers.random_search:Settings",
+                                uses=("optimizer.random_search",)),
+        "nes": Plugin("patchgen.optimizers.nes:NES", settings="patchgen.optimizers.nes:Settings",
+                      uses=("optimizer.nes",)),
+        "differential_evolution": Plugin("patchgen.optimizers.differential_evolution:DifferentialEvolution",
+                                         settings="patchgen.optimizers.differential_evolution:Settings",
+                                         uses=("optimizer.differential_evolution",)),
+    },
+    "victim": {
+        # victim kinds: the first whose pattern the whole name matches loads it; loader(name, settings) where
+        # settings is the config's adapter.KIND section for kinds that have one (else None)
+        "mobilenet_v2": Plugin("patchgen.victims.zoo:mobilenet_v2", "classifier", pattern=r"mobilenet_v2-imagenet"),
+        "torchvision": Plugin("patchgen.victims.zoo:torchvision_classifier", "classifier", pattern=r"torchvision:.*"),
+        "cifar_resnet": Plugin("patchgen.victims.zoo:cifar_resnet", "classifier", pattern=r"cifar_resnet\d*:.*"),
+        "nudenet": Plugin("patchgen.victims.zoo:nudenet", "detector", pattern=r"nudenet(-320n|:320n)?"),
+        # query-only kinds: `family` empty, their settings say which (adapter.KIND.family)
+        "onnx": Plugin("patchgen.victims.onnx_runtime:load", pattern=r".*\.onnx", differentiable=False,
+                       settings="patchgen.victims.onnx_runtime:Settings", uses=("adapter.onnx",)),
+        "opencv_dnn": Plugin("patchgen.victims.opencv_dnn:load", pattern=r"opencv_dnn:.*", differentiable=False,
+                             settings="patchgen.victims.opencv_dnn:Settings", uses=("adapter.opencv_dnn",)),
+        "http": Plugin("patchgen.victims.http_endpoint:load", pattern=r"https?://.*", differentiable=False,
+                       settings="patchgen.victims.http_endpoint:Settings", uses=("adapter.http",)),
+        # everything else: an Ultralytics checkpoint or yaml, an anchor-YOLOv5 file, an official Ultralytics name
+        "ultralytics": Plugin("patchgen.victims.zoo:detector_file", "detector", pattern=r".*"),
     },
 }
 

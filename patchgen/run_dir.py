@@ -31,8 +31,9 @@ LOSS_PLOT = "loss.png"
 EVAL = "eval"
 EXPORT = "export"
 SCORE = "score"  # photos scored by `patchgen score` (capture/)
+QUERY_LOG = "queries.log"  # a query run's every answer, append-only (patchgen/queries.py)
 FREE_ON_RESUME = ("train.log_every", "train.checkpoint_every")
-UPWARD_ON_RESUME = ("train.steps",)
+UPWARD_ON_RESUME = ("train.steps", "query.budget")
 VERSIONED = ("patchgen", "torch", "ultralytics", "kornia")  # recorded in run.json with the device
 
 
@@ -71,6 +72,11 @@ def config_in_force(run_dir: Path) -> dict:
     for resume in (read_record(run_dir) or {}).get("resumes", []):
         config.update({key: new for key, (_, new) in resume["changes"].items()})
     return config
+
+
+def query_log(rank: int = 0) -> str:
+    """A query run's log; under torchrun each rank keeps its own (queries.R.log), as it queries its own images."""
+    return QUERY_LOG if not rank else QUERY_LOG.replace(".log", f".{rank}.log")
 
 
 def resume_changes(run_dir: Path, config: RunConfig) -> dict:

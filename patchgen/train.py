@@ -1,6 +1,5 @@
 """The training loop: expectation over transformation against a frozen victim, readable top to bottom."""
 
-import math
 import sys
 import time
 from contextlib import nullcontext
@@ -12,11 +11,13 @@ from tqdm import tqdm
 from patchgen import eot, registry, run_dir as run_files
 from patchgen.distributed import World, rank_seed, world as this_world
 from patchgen.checkpoint import load_checkpoint, save_checkpoint
-from patchgen.config import ADVERSARIAL, RunConfig, check_batch_split, placement_kind
+from patchgen.config import (ADVERSARIAL, RunConfig, check_batch_split, placement_kind, query_access,
+                             victim_family)
+from patchgen.objective import Objective
+from patchgen.queries import Account, BudgetSpent
 from patchgen.errors import UserError, require_file
 from patchgen.placements import placement_for
 from patchgen.run_lock import run_lock
-from patchgen.victim_names import family_of
 from patchgen.victims import load_victim
 
 
@@ -32,10 +33,6 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UserError(f"{key} {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
-
-
-def cosine_lr(step: int, steps: int, lr: float, final: float) -> float:
-    return lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
 
 
 def load_colour_model_for(config: RunConfig, device):
@@ -68,9 +65,10 @@ class Setup:
         check_batch_split(config, ranks)
         self.local_batch = config.train.batch // ranks
         self.device = device or resolve_device(config.train.device)
-        family = victim.family if victim is not None else family_of(config.victim)
+        family = victim.family if victim is not None else victim_family(config)
         registry.get("family", family).check_folder(config.data.train)  # its layout, before seconds of model loading
-        self.victim = load_victim(victim if victim is not None else config.victim, self.device, config.imgsz or None)
+        self.victim = load_victim(victim if victim is not None else config.victim, self.device, config.imgsz or None,
+                                  config.adapter)
         self.imgsz = self.victim.imgsz
         goal_plugin = registry.entry("goal", config.goal, "goal")
         if goal_plugin.family != self.victim.family:  # the config check knows names; a Python-API victim only here
@@ -106,18 +104,32 @@ class Setup:
         use_amp = config.train.amp and cuda
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext()
 
+    def render(self, images: torch.Tensor, placed, params: eot.Params, look=None) -> torch.Tensor:
+        """The images with the artifact pasted in as these params place and transform it (under autocast).
+        look: (image, mask) per instance instead of the artifact's own appearance (candidates scored at once)."""
+        with self.autocast:
+            image, mask = look if look is not None else self.artifact.appearance(params)
+            rendered = eot.render(image, mask, images, placed, params, self.colour_model, self.window)
+        return rendered.contiguous(memory_format=self.memory_format)
+
+    def term_values(self) -> dict:
+        """Each loss term (tv, nps, style) on what it judges: the patch, tile or pieces, before its weight."""
+        printable = self.artifact() if self.terms else None
+        return {name: term(printable) for name, term in self.terms.items()}
+
+    def terms_total(self) -> torch.Tensor:
+        return sum((self.weights[name] * value for name, value in self.term_values().items()),
+                   torch.zeros((), device=self.device))
+
     def step_loss(self, batch_index: torch.Tensor, params: eot.Params):
         """The loss for one batch and one draw of EOT params: (total, {term: value}) with the goal's own
         term under 'adversarial', each before its weight."""
         scenes = self.scenes.batch(batch_index)
         placed = self.placement.place(scenes, params)
+        rendered = self.render(scenes.images, placed, params)
         with self.autocast:
-            image, mask = self.artifact.appearance(params)
-            rendered = eot.render(image, mask, scenes.images, placed, params, self.colour_model, self.window)
-            rendered = rendered.contiguous(memory_format=self.memory_format)
             adversarial = self.goal.loss(self.model(rendered), scenes, placed).float().mean()
-        printable = self.artifact() if self.terms else None  # what the terms judge: the patch, tile or pieces
-        parts = {ADVERSARIAL: adversarial, **{name: term(printable) for name, term in self.terms.items()}}
+        parts = {ADVERSARIAL: adversarial, **self.term_values()}
         total = sum(self.weights.get(name, 0.0) * value for name, value in parts.items())
         return total, parts
 
@@ -141,10 +153,10 @@ def train(config: RunConfig, run_dir, resume: bool = False, progress: bool = Tru
     run_dir = Path(run_dir)
     world = this_world()
     with run_lock(run_dir) if world.main else nullcontext():
-        setup, optimizer, start = begin(config, run_dir, resume, origin, victim, world)
-        done = run_steps(setup, optimizer, run_dir, start, progress and world.main, stop_after, world)
-        if done == config.train.steps and world.main:
-            finish(run_dir, setup, done)
+        setup, optimizer, objective, start = begin(config, run_dir, resume, origin, victim, world)
+        done = run_steps(setup, optimizer, objective, run_dir, start, progress and world.main, stop_after, world)
+        if done is not None and world.main:
+            finish(run_dir, setup, done, objective.account)
         world.barrier()  # no rank leaves (and, under `patchgen train`, evaluates) before the run is written
     return run_dir
 
@@ -159,11 +171,26 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=No
     if resume and not holds_run:
         raise UserError(f"nothing to resume in {run_dir} (no {run_files.CHECKPOINT})")
     changes = run_files.resume_changes(run_dir, config) if resume else {}
+    if not resume and (run_dir / run_files.QUERY_LOG).exists():
+        # a query run killed before its first checkpoint: started again with the same config, its replay reads
+        # the answers it paid for; another config's answers are not this run's
+        try:
+            run_files.resume_changes(run_dir, config)
+        except UserError:
+            raise UserError(f"{run_dir} holds the {run_files.QUERY_LOG} of another run (with another config, stopped "
+                            f"before its first checkpoint): choose another --out") from None
     with world.main_first():  # rank 0 loads (and caches pseudo-labels) first
         setup = Setup(config, victim=victim, rank=world.rank, ranks=world.size,
                       device=world.place(resolve_device(config.train.device)))
-    optimizer = torch.optim.Adam(setup.artifact.parameters(), lr=config.train.lr)
-    start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator, world.rank, world.size) \
+    account = None
+    if query_access(config) or not setup.victim.differentiable:  # a Python-API victim may answer queries only
+        run_dir.mkdir(parents=True, exist_ok=True)
+        account = Account(setup.victim, config.query.budget, config.query.batch,
+                          run_dir / run_files.query_log(world.rank))
+    objective = Objective(setup, world, account)
+    kind = config.optimizer.kind
+    optimizer = registry.get("optimizer", kind)(getattr(config.optimizer, kind), objective, config.train.seed)
+    start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator, world.rank, world.size, account) \
         if resume else 0
     world.barrier()  # every rank has read the checkpoint before rank 0 writes anything
     if world.main:
@@ -172,62 +199,106 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=No
         else:
             run_files.start_record(run_dir, config, origin, setup.device)
         run_files.keep_metrics_until(run_dir, start)
-    return setup, optimizer, start
+    return setup, optimizer, objective, start
 
 
-def run_steps(setup: Setup, optimizer, run_dir: Path, start: int, progress: bool, stop_after: int | None,
-              world: World = World()) -> int:
-    """Steps start..train.steps (or stop_after); returns the number done. Stops with a UserError at the first
-    log or checkpoint step whose loss or artifact is not finite, so the checkpoint on disk stays a finite one.
-    Logged losses are the mean over ranks; every rank takes each decision (stop, log, save) together."""
+def run_steps(setup: Setup, optimizer, objective: Objective, run_dir: Path, start: int, progress: bool,
+              stop_after: int | None, world: World = World()) -> int | None:
+    """Steps start..train.steps; returns the number done, or None when stop_after ended it early (as a kill
+    would: no artifact is written). A query run whose budget cannot pay for what comes next ends at its last
+    finished step, as if train.steps were that, and so does a run told to stop at its first success. Stops with a
+    UserError at the first log or checkpoint step whose loss or artifact is not finite, so the checkpoint on disk
+    stays a finite one. Logged losses are the mean over ranks; every rank takes each decision (stop, log, save)
+    together."""
     cfg = setup.config.train
-    saved = start  # the step the checkpoint on disk holds (0: none)
+    account = objective.account
+    saved = done = logged = start  # the steps the checkpoint holds (0: none), last finished, last logged
+    total = parts = None
     started = time.time()
     with tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not progress,
               dynamic_ncols=True, file=sys.stderr) as bar:
-        for step in bar:
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_final)
-            setup.artifact.at_step(step / cfg.steps)
-            index, params = setup.draw()
-            total, parts = setup.step_loss(index, params)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            world.average_gradients(setup.artifact.parameters())
-            optimizer.step()
-
-            done = step + 1
-            log_now = done % cfg.log_every == 0 or done == cfg.steps
-            save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
-            if not (log_now or save_now):
-                continue
-            # the only host syncs: at log and checkpoint intervals
-            parameters = torch.stack([torch.isfinite(p).all() for p in setup.artifact.parameters()])
-            finite = world.all(torch.isfinite(total) & parameters.all())
-            if not bool(finite.item()):
-                kept = (f"kept {run_dir / run_files.CHECKPOINT} from step {saved}" if saved
-                        else "no checkpoint was due before it")
-                raise UserError(f"training stopped at step {done}: the loss or the artifact is no longer finite "
-                                f"(nan or inf: look at the victim and colour model files); {kept}")
-            if log_now:
-                values = world.mean(torch.stack([total.detach(), *(v.detach() for v in parts.values())]))
-                values = values.tolist()
-                row = {"step": done, "loss": values[0], **dict(zip(parts, values[1:])),
-                       "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - started, 2)}
+        try:
+            for step in bar:
+                setup.artifact.at_step(step / cfg.steps)
+                total, parts = optimizer.step(objective, step, cfg.steps)
+                done = step + 1
+                # a per-image attack ends at its first success, logged and saved as a last step is
+                fooled = cfg.stop_on_success and done < cfg.steps and objective.fooled()
+                log_now = fooled or done % cfg.log_every == 0 or done == cfg.steps
+                save_now = fooled or done % cfg.checkpoint_every == 0 or done == cfg.steps
+                if account is not None:
+                    bar.set_postfix_str(f"queries {account.spent}/{account.budget}", refresh=False)
+                if not (log_now or save_now):
+                    continue
+                check_finite(setup, total, done, saved, run_dir, world)
+                if log_now:
+                    row = metrics_row(done, total, parts, optimizer, objective, started, world)
+                    if world.main:
+                        run_files.append_metrics(run_dir, row)
+                    logged = done
+                    bar.set_postfix_str(f"loss {row['loss']:.4f} adv {row[ADVERSARIAL]:.3f}"
+                                        + (f" queries {account.spent}/{account.budget}" if account else ""))
+                if save_now:
+                    save(run_dir, done, setup, optimizer, world, account)
+                    saved = done
+                if fooled:
+                    if world.main:
+                        print(f"\nthe goal succeeds on every training image after {done} steps", file=sys.stderr)
+                    return done
+                if stop_after is not None and stop_after <= done < cfg.steps:
+                    return None
+        except BudgetSpent as spent:
+            if not done:
+                raise UserError(f"query.budget {account.budget} cannot pay for the first step ({spent}): raise it, "
+                                f"or lower train.batch or the optimiser's population") from None
+            if done > logged and parts is not None:  # the last step's row, without a success check to pay for
+                row = metrics_row(done, total, parts, optimizer, objective, started, world, measure=False)
                 if world.main:
                     run_files.append_metrics(run_dir, row)
-                bar.set_postfix(loss=f"{row['loss']:.4f}", adv=f"{row['adversarial']:.3f}")
-            if save_now:
-                generators = world.gather(setup.generator.get_state())
-                if world.main:
-                    save_checkpoint(run_dir, done, setup.artifact, optimizer, generators)
-                saved = done
-            if stop_after is not None and done >= stop_after:
-                return done
+            if done > saved:
+                save(run_dir, done, setup, optimizer, world, account)
+            if world.main:
+                print(f"\nquery budget spent: {account.spent} of {account.budget} queries after {done} of "
+                      f"{cfg.steps} steps (raise query.budget and --resume to go on)", file=sys.stderr)
+            return done
     return cfg.steps
 
 
-def finish(run_dir: Path, setup: Setup, steps: int) -> None:
+def check_finite(setup: Setup, total, done: int, saved: int, run_dir: Path, world: World) -> None:
+    """The only host syncs: at log and checkpoint intervals."""
+    parameters = torch.stack([torch.isfinite(p).all() for p in setup.artifact.parameters()])
+    finite = world.all(torch.isfinite(torch.as_tensor(total)) & parameters.all())
+    if not bool(finite.item()):
+        kept = (f"kept {run_dir / run_files.CHECKPOINT} from step {saved}" if saved
+                else "no checkpoint was due before it")
+        raise UserError(f"training stopped at step {done}: the loss or the artifact is no longer finite (nan or inf: "
+                        f"look at the victim and colour model files); {kept}")
+
+
+def metrics_row(done: int, total, parts: dict, optimizer, objective: Objective, started: float, world: World,
+                measure: bool = True) -> dict:
+    """One metrics.jsonl row: losses as the mean over ranks, the optimiser's own columns, and for a query run the
+    goal's success on the step's batch (unless not `measure`d) and the queries spent (after that check: what it
+    cost is counted too)."""
+    values = world.mean(torch.stack([torch.as_tensor(total).detach().float(),
+                                     *(torch.as_tensor(v).detach().float() for v in parts.values())])).tolist()
+    row = {"step": done, "loss": values[0], **dict(zip(parts, values[1:])), **optimizer.log(),
+           "seconds": round(time.time() - started, 2)}
+    if objective.account is not None:
+        if measure:
+            row["success"] = objective.success()
+        row["queries"] = objective.account.spent
+    return row
+
+
+def save(run_dir: Path, done: int, setup: Setup, optimizer, world: World, account: Account | None) -> None:
+    generators = world.gather(setup.generator.get_state())
+    queries = world.gather(torch.tensor(account.spent)) if account is not None else []
+    if world.main:
+        save_checkpoint(run_dir, done, setup.artifact, optimizer, generators, queries)
+
+
+def finish(run_dir: Path, setup: Setup, steps: int, account: Account | None = None) -> None:
     from patchgen.plots import plot_loss_curve
     from patchgen.previews import save_renders
 
@@ -236,11 +307,22 @@ def finish(run_dir: Path, setup: Setup, steps: int) -> None:
     sidecar = run_files.artifact_sidecar(setup.config, setup.victim, steps, metrics[-1] if metrics else {},
                                          {"folder": setup.config.data.train, **report.to_dict()}, setup.placement_kind,
                                          setup.artifact.sidecar())
+    if account is not None:
+        sidecar["queries"] = {"spent": account.spent, "budget": account.budget, "failures": account.failures}
     run_files.save_artifact(run_dir, setup.artifact, sidecar)
     if metrics:
         plot_loss_curve(metrics, run_dir / run_files.LOSS_PLOT)
     save_renders(setup, run_dir / run_files.RENDERS_PNG)
     skipped = report.to_dict()["skipped"]  # a count in both families' reports (a detector's also keeps the names)
     skipped = f", {skipped} unreadable images skipped" if skipped else ""
+    queries = f", {account.spent} queries{failed_tries(account.failures)}" if account is not None else ""
     print(f"run: {run_dir}: {steps} steps, final adversarial loss "
-          f"{sidecar['metrics'].get('adversarial', float('nan')):.4f}{skipped}", file=sys.stderr)
+          f"{sidecar['metrics'].get('adversarial', float('nan')):.4f}{queries}{skipped}", file=sys.stderr)
+
+
+def failed_tries(failures: dict) -> str:
+    """', 4 failed tries retried (timeout 1, server_error 1, ...)' for the finish line; nothing when none failed."""
+    if not any(failures.values()):
+        return ""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in failures.items() if count)
+    return f", {sum(failures.values())} failed tries retried ({kinds})"

@@ -1,24 +1,30 @@
-"""Victim names told apart by family without torch: config.py reads them before torch loads (seconds).
-
-Classifier forms: `mobilenet_v2-imagenet` (built in), `torchvision:ARCH:PATH` (any torchvision classification
-architecture with a local weights file), `cifar_resnetDEPTH:PATH` (the CIFAR-10 ResNets). Everything else names
-a detector: a model file, an official Ultralytics name or `nudenet-320n`."""
+"""Victim names told apart without torch: config.py reads them before torch loads (seconds). Each name belongs to
+the first registry victim kind whose pattern it matches (patchgen/registry.py: classifiers `mobilenet_v2-imagenet`,
+`torchvision:ARCH:PATH`, `cifar_resnetDEPTH:PATH`; the face detector `nudenet-320n`; query-only `PATH.onnx`,
+`opencv_dnn:PATH`, `http(s)://...`); everything else names an Ultralytics detector (a model file or an official
+name)."""
 
 import difflib
 import os
 import re
 
+from patchgen import registry
+
 MOBILENET_V2_IMAGENET = "mobilenet_v2-imagenet"
 TORCHVISION_PREFIX = "torchvision:"
 CIFAR_RESNET = re.compile(r"cifar_resnet(\d*):")  # the depth is checked where the model is built
+OPENCV_DNN_PREFIX = "opencv_dnn:"
 CLASSIFIER_FORMS = f"{MOBILENET_V2_IMAGENET}, {TORCHVISION_PREFIX}ARCH:PATH, cifar_resnet20:PATH"
 
 
+def victim_kind(name: str) -> str:
+    """The registry's victim kind whose pattern the name matches first (the last matches every name)."""
+    return next(kind for kind, plugin in registry.PLUGINS["victim"].items() if re.fullmatch(plugin.pattern, str(name)))
+
+
 def family_of(name: str) -> str:
-    name = str(name)
-    if name == MOBILENET_V2_IMAGENET or name.startswith(TORCHVISION_PREFIX) or CIFAR_RESNET.match(name):
-        return "classifier"
-    return "detector"
+    """The family a victim name's kind declares; "" for a query-only kind, whose settings say it."""
+    return registry.PLUGINS["victim"][victim_kind(name)].family
 
 
 def classifier_meant(name: str) -> str | None:
@@ -43,7 +49,7 @@ def absolute_victim(name: str) -> str:
     if name.startswith(TORCHVISION_PREFIX):
         architecture, sep, path = name[len(TORCHVISION_PREFIX):].partition(":")
         return f"{TORCHVISION_PREFIX}{architecture}:{_absolute(path)}" if sep and path else name
-    if CIFAR_RESNET.match(name):
+    if CIFAR_RESNET.match(name) or name.startswith(OPENCV_DNN_PREFIX):
         form, _, path = name.partition(":")
         return f"{form}:{_absolute(path)}" if path else name
     if name and os.path.isfile(os.path.expanduser(name)):

@@ -68,6 +68,9 @@ def run_export(args) -> int:
     if plugin is None:
         raise UserError(f"{run / run_files.SIDECAR}: artifact kind {kind!r} is not one of "
                         f"{', '.join(registry.PLUGINS['artifact'])}")
+    if not plugin.exporter:
+        raise UserError(f"{run}: a {kind!r} artifact is a digital attack (changed pixels of the input), nothing to "
+                        f"print")
     export = registry.load(plugin.exporter)
     result = export(run, args.size, dpi=args.dpi, paper=args.paper, allow_tiling=not args.no_tile, out_dir=args.out,
                     write_png=not args.no_png,

@@ -18,7 +18,7 @@ def two_image_folder(inria_dev: Path, dest: Path) -> Path:
 def small_config(victim: Path, data: Path, **overrides):
     settings = {"victim": str(victim), "data.train": str(data), "imgsz": 320, "artifact.size": 32,
                 "train.batch": 2, "train.steps": 30, "train.log_every": 1, "train.checkpoint_every": 10,
-                "train.lr": 0.05, **overrides}
+                "optimizer.adam.lr": 0.05, **overrides}
     return load_config(None, [f"{k}={v}" for k, v in settings.items()])
 
 

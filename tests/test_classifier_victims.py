@@ -217,7 +217,7 @@ def test_any_module_from_the_python_api_trains_a_classifier_patch(resnet20_path,
         for image in sorted((shared_assets / "data" / "cifar10_test" / "dev" / name).glob("*.jpg"))[:4]:
             (data / name / image.name).write_bytes(image.read_bytes())
     config = load_config(None, [f"data.train={data}", "goal=targeted", "goal_class=cat", "artifact.size=12",
-                                "artifact.init=random", "train.steps=15", "train.batch=8", "train.lr=0.3",
+                                "artifact.init=random", "train.steps=15", "train.batch=8", "optimizer.adam.lr=0.3",
                                 "loss.weights.tv=0", "loss.weights.nps=0"], victim=victim)
     with pytest.raises(UserError, match="'goal' = 'mislabel' is a detector goal"):
         load_config(None, [f"data.train={data}", "goal=mislabel", "goal_class=cat"], victim=victim)

@@ -11,9 +11,9 @@ from test_config_and_cli import one_error_line, write_config
 
 
 @pytest.mark.parametrize("assignment, shown, allowed", [
-    ("train.lr_final=.nan", "'train.lr_final' = nan", "in [0, 1]"),
-    ("train.lr=.inf", "'train.lr' = inf", "in (0, 10]"),
-    ("train.lr=0", "'train.lr' = 0.0", "in (0, 10]"),
+    ("optimizer.adam.lr_final=.nan", "'optimizer.adam.lr_final' = nan", "in [0, 1]"),
+    ("optimizer.adam.lr=.inf", "'optimizer.adam.lr' = inf", "in (0, 10]"),
+    ("optimizer.adam.lr=0", "'optimizer.adam.lr' = 0.0", "in (0, 10]"),
     (f"train.seed={2**64}", f"'train.seed' = {2**64}", f"in [0, {2**64 - 1}]"),
     ("train.seed=-1", "'train.seed' = -1", "in [0, "),
     ("data.max_targets=-1", "'data.max_targets' = -1", ">= 0"),
@@ -34,7 +34,7 @@ def test_an_out_of_range_number_names_key_value_and_range(assignment, shown, all
 
 def test_config_errors_come_before_torch_loads():
     code = ("import sys\nfrom patchgen.config import load_config\nfrom patchgen.errors import UserError\n"
-            "try:\n    load_config(None, ['victim=x', 'data.train=y', 'train.lr=.nan'])\n"
+            "try:\n    load_config(None, ['victim=x', 'data.train=y', 'optimizer.adam.lr=.nan'])\n"
             "except UserError:\n    pass\nelse:\n    raise SystemExit('no error')\n"
             "loaded = [m for m in ('torch', 'ultralytics') if m in sys.modules]\n"
             "assert not loaded, loaded\n")
@@ -49,13 +49,13 @@ def imported(stderr: str) -> set[str]:
 
 
 def test_the_cli_reports_a_bad_config_before_importing_torch(tmp_path, yolov5n_path, inria_dev):
-    config = write_config(tmp_path / "c.yaml", yolov5n_path, inria_dev, "  lr_final: .nan\n")
+    config = write_config(tmp_path / "c.yaml", yolov5n_path, inria_dev, "optimizer: {adam: {lr_final: .nan}}\n")
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "patchgen.cli", "train", str(config),
                              "--out", str(tmp_path / "run")], capture_output=True, text=True)
     assert "torch" not in imported(result.stderr) and "ultralytics" not in imported(result.stderr)
     result.stderr = "\n".join(line for line in result.stderr.splitlines() if not line.startswith("import time:"))
     line = one_error_line(result)
-    assert "'train.lr_final' = nan" in line and "[0, 1]" in line
+    assert "'optimizer.adam.lr_final' = nan" in line and "[0, 1]" in line
     assert not (tmp_path / "run").exists()
 
 

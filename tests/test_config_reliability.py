@@ -102,7 +102,7 @@ def test_stickers_on_a_classifier_say_what_a_classifier_takes(placement):
     with pytest.raises(UserError) as err:
         load_config(None, classifier_keys("artifact.kind=stickers", "artifact.pieces=[{side: 0.1}]", *placement))
     message = str(err.value)
-    assert "goes on target boxes" in message and "use patch, texture or camouflage for a classifier" in message
+    assert "goes on target boxes" in message and "use patch, texture, camouflage or pixels for a classifier" in message
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the message is for machines without CUDA")

@@ -13,7 +13,8 @@ from safetensors import safe_open
 
 from patchgen.artifacts import load_artifact
 from patchgen.config import load_config
-from patchgen.train import Setup, cosine_lr
+from patchgen.optimizers.base import cosine_lr
+from patchgen.train import Setup
 from spine_helpers import two_image_folder
 
 STEPS, BATCH = 6, 4
@@ -26,7 +27,8 @@ def run_config(yolov5n_path, inria_dev, tmp_path_factory):
     config_file = root / "config.yaml"
     config_file.write_text("\n".join([
         f"victim: {yolov5n_path}", "imgsz: 320", "data: {train: " + str(data) + "}", "artifact: {size: 32}",
-        f"train: {{steps: {STEPS}, batch: {BATCH}, lr: 0.05, checkpoint_every: 2, log_every: 1}}"]) + "\n")
+        f"train: {{steps: {STEPS}, batch: {BATCH}, checkpoint_every: 2, log_every: 1}}",
+        "optimizer: {adam: {lr: 0.05}}"]) + "\n")
     return root, config_file
 
 
@@ -48,10 +50,10 @@ def one_process_on_the_global_batch(config):
     ranks = [Setup(config, quiet=True, rank=r, ranks=2) for r in (0, 1)]
     artifact = ranks[0].artifact
     ranks[1].artifact = artifact
-    optimizer = torch.optim.Adam(artifact.parameters(), lr=config.train.lr)
+    optimizer = torch.optim.Adam(artifact.parameters(), lr=config.optimizer.adam.lr)
     for step in range(config.train.steps):
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, config.train.steps, config.train.lr, config.train.lr_final)
+            group["lr"] = cosine_lr(step, config.train.steps, config.optimizer.adam.lr, config.optimizer.adam.lr_final)
         artifact.at_step(step / config.train.steps)
         loss = sum(setup.step_loss(*setup.draw())[0] for setup in ranks) / len(ranks)
         optimizer.zero_grad(set_to_none=True)

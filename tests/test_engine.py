@@ -5,6 +5,7 @@ for every choice a config names wrongly."""
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from patchgen.checkpoint import load_checkpoint
 from patchgen.config import EOTSettings, PlacementConfig, RunConfig, load_config, to_dict
 from patchgen.data import Scenes
 from patchgen.errors import UserError
+from patchgen.optimizers.adam import Adam, Settings as AdamSettings
 from patchgen.placements import placement_for
 from patchgen.placements.base import Placed
 from patchgen.train import train
@@ -193,7 +195,9 @@ def test_the_run_record_round_trips_through_every_reader(yolov5n_path, two_inria
     assert to_dict(run_dir.run_config(run)) == to_dict(config)
 
     checkpointed = Patch(32)
-    assert load_checkpoint(run, checkpointed, torch.optim.Adam(checkpointed.parameters()), torch.Generator()) == 2
+    adam = Adam(AdamSettings(), SimpleNamespace(parameters=list(checkpointed.parameters())), 0)
+    assert load_checkpoint(run, checkpointed, adam, torch.Generator()) == 2
+    assert set(adam.adam.state[checkpointed.logits]) == {"step", "exp_avg", "exp_avg_sq"}, "Adam's moments resume"
     artifact = load_artifact(run)
     assert torch.equal(artifact.logits, checkpointed.logits) and torch.equal(artifact.mask, checkpointed.mask)
     assert not torch.equal(artifact.logits, torch.zeros_like(artifact.logits)), "two steps moved the grey start"

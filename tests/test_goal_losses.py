@@ -16,8 +16,9 @@ UNREGULARISED = {"loss.weights.tv": 0, "loss.weights.nps": 0, "train.log_every":
 # YOLOv5n at 320 px on two INRIA images: a random start (a grey patch is nowhere near a phantom 'stop sign', and
 # its gradient is ~0) and a large patch, so 25 steps move the detector visibly
 DETECTOR = {"imgsz": 320, "artifact.size": 32, "artifact.init": "random", "train.batch": 2, "train.steps": 25,
-            "train.lr": 0.3, "eot.rotation_deg": 5}
-CLASSIFIER = {"artifact.size": 16, "placement.area": 0.1, "train.batch": 12, "train.steps": 20, "train.lr": 0.1}
+            "optimizer.adam.lr": 0.3, "eot.rotation_deg": 5}
+CLASSIFIER = {"artifact.size": 16, "placement.area": 0.1, "train.batch": 12, "train.steps": 20,
+              "optimizer.adam.lr": 0.1}
 
 # goal: (victim family, its settings, how far its loss must drop at least: about half of what it drops here)
 GOALS = {

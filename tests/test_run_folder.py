@@ -28,7 +28,8 @@ def snapshot(folder):
 
 def config_file(path, victim, data, steps=4, extra=""):
     path.write_text(f"victim: {victim}\nimgsz: 320\ndata: {{train: {data}}}\nartifact: {{size: 32}}\n"
-                    f"train: {{steps: {steps}, batch: 1, lr: 0.05, checkpoint_every: 2, log_every: 1{extra}}}\n")
+                    f"train: {{steps: {steps}, batch: 1, checkpoint_every: 2, log_every: 1{extra}}}\n"
+                    "optimizer: {adam: {lr: 0.05}}\n")
     return path
 
 
@@ -82,11 +83,12 @@ def test_a_resume_with_another_config_is_refused_naming_the_keys(run_copy, tmp_p
     run, config = run_copy
     before = snapshot(run)
     result = run_cli("train", config, "--out", run, "--quiet", "--no-eval", "--resume",
-                     "--set", "train.lr=0.1", "--set", "train.seed=3", "--set", "train.steps=8")
+                     "--set", "optimizer.adam.lr=0.1", "--set", "train.seed=3", "--set", "train.steps=8")
     line = one_error_line(result)
     assert result.returncode == 2
     refused = line.split(";")[0]
-    assert "train.lr (0.05 -> 0.1)" in refused and "train.seed (0 -> 3)" in refused and "train.steps" not in refused
+    assert "optimizer.adam.lr (0.05 -> 0.1)" in refused and "train.seed (0 -> 3)" in refused
+    assert "train.steps" not in refused
     assert snapshot(run) == before
 
     result = run_cli("train", config, "--out", run, "--quiet", "--no-eval", "--resume", "--set", "train.steps=2")

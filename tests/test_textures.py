@@ -114,7 +114,7 @@ def fixed_objective(setup, artifact_state):
 def test_a_texture_and_a_sticker_set_lower_the_objective(kind, settings, yolov5n_path, inria_dev, tmp_path,
                                                          one_torch_thread):
     data = two_image_folder(inria_dev, tmp_path / "data")
-    config = small_config(yolov5n_path, data, **settings, **{"train.lr": 0.3, "train.steps": 30})
+    config = small_config(yolov5n_path, data, **settings, **{"optimizer.adam.lr": 0.3, "train.steps": 30})
     run = train(config, tmp_path / "run", progress=False)
     setup = Setup(config, quiet=True)
     start = {k: torch.zeros_like(v) if k == "logits" else v for k, v in setup.artifact.state_dict().items()}

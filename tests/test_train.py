@@ -50,7 +50,8 @@ def test_killed_then_resumed_run_ends_with_the_same_patch(yolov5n_path, inria_de
     data = two_image_folder(inria_dev, tmp_path / "data")
     config_file = tmp_path / "config.yaml"
     lines = [f"victim: {yolov5n_path}", "imgsz: 320", "data: {train: " + str(data) + "}",
-             "artifact: {size: 32}", "train: {steps: 24, batch: 2, lr: 0.05, checkpoint_every: 4, log_every: 1}"]
+             "artifact: {size: 32}", "train: {steps: 24, batch: 2, checkpoint_every: 4, log_every: 1}",
+             "optimizer: {adam: {lr: 0.05}}"]
     config_file.write_text("\n".join(lines) + "\n")
     straight = subprocess.run(cli_train(config_file, tmp_path / "straight"), capture_output=True, text=True)
     assert straight.returncode == 0, straight.stderr

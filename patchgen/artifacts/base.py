@@ -7,6 +7,8 @@
 - `mask`, a buffer whose last side is the artifact px the placement maps (patchgen.placements);
 - `at_step(fraction)`, told how far training is before each step (a camouflage anneals its temperature);
 - `random_like(generator)`, the same kind and shape with random content: evaluation's NOISE control;
+- `bounds`, the range a gradient-free optimiser draws parameter values from (sigmoid logits: 0.018 .. 0.982), and
+  `propose(values, share, bounds, generator)`, a random search's change of one parameter tensor, in place;
 - `sidecar()`, what the run's patch.json records of it beyond the config; `rgba_uint8()`, patch.png's pixels;
   `save_files(tensors, png)` and `load_tensors(path)`.
 
@@ -19,9 +21,28 @@ import torch
 class Artifact(torch.nn.Module):
     kind = ""
     tiled = False  # read through random crops of its tiling: EOT draws a crop place per instance
+    bounds = (-4.0, 4.0)
 
     def appearance(self, params):
         return self(), self.mask
+
+    def propose(self, values: torch.Tensor, share: float, bounds: tuple, generator: torch.Generator) -> None:
+        """Square Attack's change (Andriushchenko et al. 2020): a square covering `share` of one image's area (one
+        piece's, for several) set to a corner of the colour cube; a parameter without an image layout has `share`
+        of its values redrawn in the bounds."""
+        low, high = bounds
+        if values.dim() < 2:
+            picked = torch.rand(values.shape, generator=generator) < share
+            fresh = low + (high - low) * torch.rand(values.shape, generator=generator)
+            values.copy_(torch.where(picked.to(values.device), fresh.to(values.device), values))
+            return
+        image = values.reshape(-1, *values.shape[-3:]) if values.dim() >= 3 else values[None, None]
+        n, c, h, w = image.shape
+        side = max(1, min(h, w, round((share * h * w) ** 0.5)))
+        piece = int(torch.randint(n, (1,), generator=generator))
+        y, x = (int(torch.randint(extent - side + 1, (1,), generator=generator)) for extent in (h, w))
+        corner = torch.where(torch.rand(c, generator=generator) < 0.5, low, high).to(values.device)
+        image[piece, :, y:y + side, x:x + side] = corner[:, None, None]
 
     def at_step(self, fraction: float) -> None:
         """Nothing changes with training progress unless a kind says so."""

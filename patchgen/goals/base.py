@@ -2,6 +2,8 @@
 
 import torch
 
+from patchgen.victims.protocol import device_of
+
 
 class Goal:
     """loss(out, scenes, placed) -> (B,) per image, differentiable; succeeded(prediction, scenes, placed) ->
@@ -12,7 +14,7 @@ class Goal:
     def __init__(self, victim, config):
         self.victim = victim
         self.config = config
-        device = next(victim.parameters()).device
+        device = device_of(victim)
         self.goal_id = victim.class_id(config.goal_class) if config.goal_class else None
         self.target_index = torch.tensor([victim.class_id(c) for c in config.target_classes], device=device) \
             if victim.family == "detector" else None

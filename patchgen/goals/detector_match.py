@@ -3,12 +3,12 @@ Candidates are chosen on detached boxes, so the gradient flows only through thei
 
 import torch
 
-from patchgen.victims.detector import xywh_to_xyxy
+from patchgen.victims.detector import QUERY_CONF, xywh_to_xyxy
 
 TARGET_MIN_IOU = 0.3  # a candidate this close to a box can become its detection (or a near miss)
 FOUND_IOU = 0.5  # evaluation: a detection this close to a target box is that target's (as AP@0.5 counts it)
 FOUND_CONF = 0.25  # evaluation: the confidence a detection needs to count
-AP_CONF = 0.001  # evaluation: the lowest confidence AP still ranks
+AP_CONF = QUERY_CONF  # evaluation: the lowest confidence AP still ranks, all a detector's answer to a query holds
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ class ClassifierVictim(ClassNames, torch.nn.Module):
     """A frozen classifier: (B,3,H,W) in [0,1] -> logits (B,C). Gradients reach the input only."""
 
     family = "classifier"
+    differentiable = True
 
     def __init__(self, model: torch.nn.Module, names: list[str], imgsz: int, name: str,
                  mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), wnids: list[str] | None = None):
@@ -36,6 +37,11 @@ class ClassifierVictim(ClassNames, torch.nn.Module):
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
         return self.model((images01 - self.mean) / self.std)
+
+    @torch.no_grad()
+    def query(self, images01: torch.Tensor) -> torch.Tensor:
+        """What a caller of the model sees (victims/protocol.py): probabilities (B,C)."""
+        return self(images01).float().softmax(dim=-1)
 
     @torch.no_grad()
     def predict(self, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,10 @@ import torchvision
 
 from patchgen.victims.class_names import ClassNames
 
+QUERY_CONF = 0.001  # the lowest score a detector's answer to a query keeps: the AP's floor (detector_match.AP_CONF)
+NMS_IOU = 0.45  # boxes of one class overlapping more than this are one object
+MAX_DET = 300  # detections kept per image
+
 
 @dataclass
 class DetectorOutput:
@@ -29,10 +33,25 @@ def xywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([xy - wh, xy + wh], dim=-1)
 
 
+def after_nms(out: DetectorOutput, conf: float, iou: float = NMS_IOU, max_det: int = MAX_DET) -> list[torch.Tensor]:
+    """Candidates to detections: per image, those scoring above conf, class-wise NMS at iou, the best max_det; a
+    list of (n,6) tensors x1,y1,x2,y2,score,class in input pixels. Shared by every detector, white-box or not."""
+    scores, labels = out.confidence().max(dim=-1)
+    boxes = xywh_to_xyxy(out.boxes_xywh)
+    results = []
+    for b in range(boxes.shape[0]):
+        keep = scores[b] > conf
+        box, score, label = boxes[b][keep], scores[b][keep], labels[b][keep]
+        kept = torchvision.ops.batched_nms(box.float(), score.float(), label, iou)[:max_det]
+        results.append(torch.cat([box[kept], score[kept, None], label[kept, None].to(box.dtype)], 1).float())
+    return results
+
+
 class DetectorVictim(ClassNames, torch.nn.Module):
     """A detector behind one interface: `forward(images01) -> DetectorOutput`. Subclasses implement forward."""
 
     family = "detector"
+    differentiable = True
 
     def __init__(self, names: list[str], imgsz: int, name: str):
         super().__init__()
@@ -41,18 +60,13 @@ class DetectorVictim(ClassNames, torch.nn.Module):
         self.name = name
 
     @torch.no_grad()
-    def detect(self, images01: torch.Tensor, conf: float = 0.25, iou: float = 0.45, max_det: int = 300):
+    def detect(self, images01: torch.Tensor, conf: float = 0.25, iou: float = NMS_IOU, max_det: int = MAX_DET):
         """Boxes after NMS: a list (one per image) of (n,6) tensors x1,y1,x2,y2,score,class in input pixels."""
-        out = self(images01)
-        scores, labels = out.confidence().max(dim=-1)
-        boxes = xywh_to_xyxy(out.boxes_xywh)
-        results = []
-        for b in range(images01.shape[0]):
-            keep = scores[b] > conf
-            box, score, label = boxes[b][keep], scores[b][keep], labels[b][keep]
-            kept = torchvision.ops.batched_nms(box.float(), score.float(), label, iou)[:max_det]
-            results.append(torch.cat([box[kept], score[kept, None], label[kept, None].to(box.dtype)], 1).float())
-        return results
+        return after_nms(self(images01), conf, iou, max_det)
+
+    def query(self, images01: torch.Tensor):
+        """What a caller of the model sees (victims/protocol.py): post-NMS detections down to QUERY_CONF."""
+        return self.detect(images01, conf=QUERY_CONF)
 
     @torch.no_grad()
     def detect_rgb(self, rgb: np.ndarray, conf: float = 0.25, imgsz: int | None = None, iou: float = 0.45):

@@ -1,5 +1,6 @@
-"""Resolve a victim name or path to a victim: classifier names first, then local files, then official
-Ultralytics names the Ultralytics way.
+"""The loaders of the built-in victim kinds (patchgen/registry.py, kind "victim": the first kind whose pattern a
+name matches loads it), and `load_victim`, which asks the registry. Detector names that match no other kind are
+local files first, then official Ultralytics names the Ultralytics way.
 
 Classifiers: `mobilenet_v2-imagenet` (torchvision MobileNetV2 with ImageNet weights from an installed package),
 `torchvision:ARCH:PATH` (any torchvision classification architecture, weights from a local state-dict file) and
@@ -7,7 +8,8 @@ Classifiers: `mobilenet_v2-imagenet` (torchvision MobileNetV2 with ImageNet weig
 Detectors: `nudenet-320n` (embedded face detector), `path/to/model.pt` (any Ultralytics detector checkpoint,
 or an anchor-YOLOv5 state-dict file with `state_dict`/`names`/`yaml`), `path/to/model.yaml` (untrained, for
 architecture checks), and official Ultralytics names such as `yolov8n.pt` or `yolo11s.pt`.
-Python callers may also pass a victim they built (a DetectorVictim, or a ClassifierVictim from
+Query-only kinds (an ONNX file, an OpenCV dnn graph, an HTTP endpoint) load from their own files with their
+config settings. Python callers may also pass a victim they built (a DetectorVictim, or a ClassifierVictim from
 `classifier_from_module`).
 """
 
@@ -16,9 +18,9 @@ from pathlib import Path
 
 import torch
 
+from patchgen import registry
 from patchgen.errors import UserError, require_file
-from patchgen.victim_names import (CIFAR_RESNET, CLASSIFIER_FORMS, MOBILENET_V2_IMAGENET, TORCHVISION_PREFIX,
-                                   family_of)
+from patchgen.victim_names import CIFAR_RESNET, CLASSIFIER_FORMS, TORCHVISION_PREFIX, victim_kind
 from patchgen.victims.classifier import warn_far_input_size
 from patchgen.victims.state_dict_file import describe_checkpoint
 
@@ -33,15 +35,22 @@ def official_names() -> list[str]:
     return sorted(n for n in detectors if "-" not in n or n.rpartition("-")[2] == "u.pt")
 
 
-def load_victim(name_or_victim, device="cpu", imgsz: int | None = None):
-    """A victim from its name or path, or one already built (moved to `device`)."""
+def load_victim(name_or_victim, device="cpu", imgsz: int | None = None, adapter=None):
+    """A victim from its name or path, or one already built (moved to `device`). adapter: the config's adapter
+    section, whose entry for a query-only victim kind (an ONNX file, an HTTP endpoint) holds its settings."""
     if hasattr(name_or_victim, "family"):
         victim = name_or_victim
     elif isinstance(name_or_victim, torch.nn.Module):
         raise TypeError(f"a bare {type(name_or_victim).__name__} is not a victim: wrap it with "
                         "patchgen.victims.classifier_from_module(module, names, imgsz, mean=..., std=...)")
     else:
-        victim = _resolve(str(name_or_victim))
+        name = str(name_or_victim)
+        kind = victim_kind(name)
+        plugin = registry.PLUGINS["victim"][kind]
+        settings = None
+        if plugin.settings:
+            settings = getattr(adapter, kind) if adapter is not None else registry.load(plugin.settings)()
+        victim = registry.load(plugin.where)(name, settings)
     if imgsz:
         # a classifier only: a detector is trained at many scales (multi-scale training, mosaics), so other
         # input sizes are its normal use (a 640 px YOLO at 320 or 1280)
@@ -51,13 +60,39 @@ def load_victim(name_or_victim, device="cpu", imgsz: int | None = None):
     return victim.to(device)
 
 
-def _resolve(name: str):
-    if name in EMBEDDED or name in ("nudenet", "nudenet:320n"):
-        from patchgen.victims.nudenet_face import load_nudenet_face
+def nudenet(name: str, settings=None):
+    from patchgen.victims.nudenet_face import load_nudenet_face
 
-        return load_nudenet_face()
-    if family_of(name) == "classifier":
-        return _classifier(name)
+    return load_nudenet_face()
+
+
+def mobilenet_v2(name: str, settings=None):
+    from patchgen.victims.torchvision_classifier import load_mobilenet_v2_imagenet
+
+    return load_mobilenet_v2_imagenet(name)
+
+
+def torchvision_classifier(name: str, settings=None):
+    from patchgen.victims.torchvision_classifier import load_torchvision_classifier
+
+    architecture, _, path = name[len(TORCHVISION_PREFIX):].partition(":")
+    if not architecture or not path:
+        raise UserError(f"{name}: a torchvision classifier is torchvision:ARCH:PATH, e.g. "
+                        "torchvision:resnet18:resnet18.pth")
+    return load_torchvision_classifier(architecture, path, name)
+
+
+def cifar_resnet(name: str, settings=None):
+    from patchgen.victims.cifar_resnet import load_cifar_resnet
+
+    depth, path = CIFAR_RESNET.match(name).group(1), name.partition(":")[2]
+    if not depth or not path:
+        raise UserError(f"{name}: a CIFAR ResNet is cifar_resnetDEPTH:PATH, e.g. cifar_resnet20:resnet20.th")
+    return load_cifar_resnet(int(depth), path, name)
+
+
+def detector_file(name: str, settings=None):
+    """A detector by file (Ultralytics .pt or .yaml, anchor-YOLOv5 .pt) or by official Ultralytics name."""
     path = Path(name).expanduser()
     if path.exists():
         return _from_file(require_file(path, "victim model"), name)
@@ -70,27 +105,6 @@ def _resolve(name: str):
     known = ", ".join(list(EMBEDDED) + [n for n in official_names() if n[-4] == "n"][:12])
     raise UserError(f"unknown model {name!r}; give a detector (a .pt/.yaml file or a known name: {known}, ...) "
                     f"or a classifier ({CLASSIFIER_FORMS})")
-
-
-def _classifier(name: str):
-    if name == MOBILENET_V2_IMAGENET:
-        from patchgen.victims.torchvision_classifier import load_mobilenet_v2_imagenet
-
-        return load_mobilenet_v2_imagenet(name)
-    if name.startswith(TORCHVISION_PREFIX):
-        from patchgen.victims.torchvision_classifier import load_torchvision_classifier
-
-        architecture, _, path = name[len(TORCHVISION_PREFIX):].partition(":")
-        if not architecture or not path:
-            raise UserError(f"{name}: a torchvision classifier is torchvision:ARCH:PATH, e.g. "
-                            "torchvision:resnet18:resnet18.pth")
-        return load_torchvision_classifier(architecture, path, name)
-    from patchgen.victims.cifar_resnet import load_cifar_resnet
-
-    depth, path = CIFAR_RESNET.match(name).group(1), name.partition(":")[2]
-    if not depth or not path:
-        raise UserError(f"{name}: a CIFAR ResNet is cifar_resnetDEPTH:PATH, e.g. cifar_resnet20:resnet20.th")
-    return load_cifar_resnet(int(depth), path, name)
 
 
 def _from_file(path: Path, name: str):
