@@ -188,7 +188,7 @@ def test_live_overlay_never_shows_success_on_a_plain_wall(scene, inria_dev, yolo
     shown = demo.process(wall)
     # The banner's verdict line is drawn in the "worked" green only on success; here it says inconclusive, white.
     assert not (shown == WORKED).all(axis=2).any()
-    assert (shown[:60, :400] == 255).all(axis=2).any()
+    assert (shown[:60, :400] >= 240).all(axis=2).any(), "the verdict line is drawn in white (anti-aliased)"
 
 
 class Cameras:
