@@ -187,8 +187,11 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=No
         run_dir.mkdir(parents=True, exist_ok=True)
         account = Account(setup.victim, config.query.budget, config.query.batch,
                           run_dir / run_files.query_log(world.rank))
-    objective = Objective(setup, world, account)
     kind = config.optimizer.kind
+    if account is not None and registry.PLUGINS["optimizer"][kind].gradients:  # the config check knows names only
+        raise UserError(f"optimizer {kind!r} needs gradients, but {setup.victim.name} answers queries only: use "
+                        f"random_search, nes or differential_evolution")
+    objective = Objective(setup, world, account)
     optimizer = registry.get("optimizer", kind)(getattr(config.optimizer, kind), objective, config.train.seed)
     start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator, world.rank, world.size, account) \
         if resume else 0

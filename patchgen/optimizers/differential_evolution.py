@@ -1,21 +1,35 @@
 """Optimiser `differential_evolution`: DE/rand/1 (Storn and Price 1997), as Su et al. 2019 use it for one-pixel
 attacks: a population of whole artifacts (for a `pixels` artifact: the place and colour of k pixels; for stickers,
-their places), each generation a mutant a + F (b - c) per member from three distinct others, kept where it scores
-better than its parent. One step is one generation. Parents and mutants are scored together on the generation's
+their places), each generation a mutant a + F (b - c) per member from three distinct others (or best + F (b - c):
+scipy's best/1, with F dithered per generation, as torchattacks runs it), kept where it scores better than its
+parent. One step is one generation. Parents and mutants are scored together on the generation's
 draw (common random numbers: with EOT a parent's lucky score on an old draw would otherwise survive for ever); by
 queries, with a fixed objective (one image, no EOT), a parent's image is the one already paid for: cached, free."""
 
 from dataclasses import dataclass
 
+from patchgen.errors import UserError
 from patchgen.optimizers.base import Optimizer, candidate_generator
 from patchgen.ranges import number
+
+
+STRATEGIES = ("rand1", "best1")
 
 
 @dataclass
 class Settings:
     population: int = number(400, 4, 100_000)  # members (Su et al.: 400)
-    mutation: float = number(0.5, 0, 2, open_low=True)  # F
+    mutation: float = number(0.5, 0, 2, open_low=True)  # F (with dither: the lowest F drawn)
+    dither: float = number(0.0, 0, 2)  # F drawn per generation in [mutation, mutation + dither) (scipy: 0.5 + 0.5)
     crossover: float = number(1.0, 0, 1, open_low=True)  # each value taken from the mutant with this chance (1: all)
+    # rand1: a + F (b - c) (Su et al.) | best1: best + F (b - c) (scipy's default, torchattacks' OnePixel): far
+    # faster on one image, exploring less
+    strategy: str = "rand1"
+
+    def check(self, key: str) -> None:
+        if self.strategy not in STRATEGIES:
+            raise UserError(f"config key '{key}.strategy' must be one of {', '.join(STRATEGIES)}, got "
+                            f"{self.strategy!r}")
 
 
 class DifferentialEvolution(Optimizer):
@@ -40,7 +54,10 @@ class DifferentialEvolution(Optimizer):
             others = torch.stack([torch.randperm(n - 1, generator=g)[:3] for _ in range(n)])  # (n,3) of n-1 others
             others += (others >= torch.arange(n)[:, None]).long()  # skip the member itself: three distinct others
             a, b, c = (self.members[others[:, i]] for i in range(3))
-            mutants = (a + s.mutation * (b - c)).clamp(low, high)
+            # the dither's draw only where there is one: a run without it keeps its candidate stream
+            f = s.mutation + s.dither * float(torch.rand((), generator=g)) if s.dither else s.mutation
+            base = self.members[int(self.scores.argmin())].expand(n, d) if s.strategy == "best1" else a
+            mutants = (base + f * (b - c)).clamp(low, high)
             if s.crossover < 1:
                 keep = torch.rand(n, d, generator=g) >= s.crossover
                 keep[torch.arange(n), torch.randint(d, (n,), generator=g)] = False  # at least one value changes
