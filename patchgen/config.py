@@ -114,6 +114,8 @@ class LossConfig:
     # keeps pushing people already under 0.25 down the AP's ranking (the log alone neglects the confident ones). On
     # the person benchmark 0.1 did not beat 0 (BENCHMARKS.md), so 0 stays the default
     vanish_log: float = number(0.0, 0, 10)
+    # targeted: 0 cross-entropy; m > 0 the best other class's log-probability minus the goal's, floored at -m
+    targeted_margin: float = number(0.0, 0, 100)
 
 
 @dataclass
@@ -632,4 +634,10 @@ def flat_keys(data: dict, prefix: str = "") -> dict:
 
 
 def dump_yaml(config: RunConfig) -> str:
-    return yaml.safe_dump(to_dict(config), sort_keys=False)
+    """The config as a run records it: every key, except the settings of optimisers and victim kinds the run does
+    not use (read back, they are their defaults; a run's record then holds only plug-ins it ran)."""
+    data = to_dict(config)
+    data["optimizer"] = {"kind": config.optimizer.kind, config.optimizer.kind: data["optimizer"][config.optimizer.kind]}
+    kind = victim_kind(config.victim)
+    data["adapter"] = {kind: data["adapter"][kind]} if kind in data["adapter"] else {}
+    return yaml.safe_dump(data, sort_keys=False)

@@ -41,7 +41,8 @@ PLUGINS = {
                            uses=("goal_class",)),
         "appear": Plugin("patchgen.goals.appear:Appear", "detector", "anywhere", True, uses=("goal_class",)),
         "untargeted": Plugin("patchgen.goals.untargeted:Untargeted", "classifier", "anywhere"),
-        "targeted": Plugin("patchgen.goals.targeted:Targeted", "classifier", "anywhere", True, uses=("goal_class",)),
+        "targeted": Plugin("patchgen.goals.targeted:Targeted", "classifier", "anywhere", True,
+                             uses=("goal_class", "loss.targeted_margin")),
     },
     "placement": {
         "on_targets": Plugin("patchgen.placements.on_targets:OnTargets", on_boxes=True,

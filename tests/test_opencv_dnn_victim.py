@@ -12,17 +12,8 @@ from patchgen.errors import UserError
 from patchgen.goals.detector_match import box_iou
 from patchgen.image_io import read_image
 from patchgen.letterbox import letterbox
-from patchgen.victims.opencv_dnn import Settings, load
+from patchgen.victims.opencv_dnn import COCO_91_NAMES, Settings, load
 
-# The TF Object Detection API's COCO ids: 0 its background, then the 90 ids of the COCO paper (80 of them used)
-COCO_91 = ("background person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant "
-           "street_sign stop_sign parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe hat "
-           "backpack umbrella shoe eye_glasses handbag tie suitcase frisbee skis snowboard sports_ball kite "
-           "baseball_bat baseball_glove skateboard surfboard tennis_racket bottle plate wine_glass cup fork knife "
-           "spoon bowl banana apple sandwich orange broccoli carrot hot_dog pizza donut cake chair couch "
-           "potted_plant bed mirror dining_table window desk toilet door tv laptop mouse remote keyboard "
-           "cell_phone microwave oven toaster sink refrigerator blender book clock vase scissors teddy_bear "
-           "hair_drier toothbrush").split()
 SIZE = 300  # the SSD's input side
 
 
@@ -37,11 +28,9 @@ def openpibo_models() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ssd(openpibo_models, tmp_path_factory):
-    names = tmp_path_factory.mktemp("ssd") / "coco91.txt"
-    names.write_text("\n".join(n.replace("_", " ") for n in COCO_91) + "\n")
+def ssd(openpibo_models):
     settings = Settings(family="detector", imgsz=SIZE, config=str(openpibo_models / "ssd_mobilenet_v2_coco_2018_03_29"
-                                                                  ".pbtxt"), names_file=str(names))
+                                                                  ".pbtxt"), names_file=str(COCO_91_NAMES))
     return load(f"opencv_dnn:{openpibo_models / 'frozen_inference_graph.pb'}", settings)
 
 

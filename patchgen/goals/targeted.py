@@ -9,8 +9,17 @@ from patchgen.goals.base import Goal
 
 class Targeted(Goal):
     def loss(self, logits, scenes, placed):
-        """Cross-entropy towards goal_class: minus its log-probability."""
-        return -F.log_softmax(logits.float(), 1)[:, self.goal_id]
+        """Cross-entropy towards goal_class: minus its log-probability; with loss.targeted_margin m > 0, the margin
+        of the best other class over it instead, floored at -m (Carlini and Wagner 2017; Square Attack's loss): an
+        image already won by m stops counting, so a search judging changes by the mean keeps those that win images
+        near the boundary rather than those that soothe the hardest ones."""
+        log_p = F.log_softmax(logits.float(), 1)
+        margin = self.config.loss.targeted_margin
+        if not margin:
+            return -log_p[:, self.goal_id]
+        others = log_p.clone()
+        others[:, self.goal_id] = float("-inf")
+        return (others.amax(1) - log_p[:, self.goal_id]).clamp(min=-margin)
 
     def succeeded(self, logits, scenes, placed):
         return logits.argmax(1) == self.goal_id

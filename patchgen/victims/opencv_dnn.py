@@ -16,11 +16,15 @@ Not supported: YOLO-style candidate outputs (run those as ONNX: victims/onnx_run
 import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from patchgen.errors import UserError
 from patchgen.ranges import number, path
 
 KEY = "adapter.opencv_dnn"
+# the TF Object Detection API's COCO class ids, one name a line: 0 its background, then the 90 ids of the COCO
+# paper (80 of them used), for SSD graphs such as SSD-MobileNetV2 COCO (adapter.opencv_dnn.names_file)
+COCO_91_NAMES = Path(__file__).with_name("coco91_names.txt")
 PREFIX = "opencv_dnn:"
 FAMILIES = ("classifier", "detector")
 CLASSIFIER_OUTPUTS = ("logits", "probabilities")
