@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 
 from capture.annotate import annotate, draw_banner, draw_detections
-from capture.media import encode_image, write_image
+from capture.media import write_image
 from capture.score import Scorer
 from patchgen.errors import UserError
+from patchgen.image_io import encode_image
 
 WINDOW = "patchgen live"
 # Keypoints on every live frame are looked for on a smaller copy: it is the slow path (no markers in view); the fit

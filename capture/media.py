@@ -9,18 +9,11 @@ import numpy as np
 
 from capture.frames import VIDEO_SUFFIXES
 from patchgen.atomic import atomic_write_bytes
+from patchgen.image_io import encode_image
 
 
 def is_video(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
-
-
-def encode_image(rgb: np.ndarray, suffix: str = ".jpg", quality: int = 90) -> bytes:
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if suffix.lower() in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(suffix, np.ascontiguousarray(rgb[:, :, ::-1]), params)
-    if not ok:
-        raise RuntimeError(f"could not encode an image as {suffix}")
-    return data.tobytes()
 
 
 def write_image(path, rgb: np.ndarray, quality: int = 90) -> Path:

@@ -1,9 +1,10 @@
 """Data parallelism over the processes torchrun starts (`torchrun --nproc_per_node N -m patchgen train ...`).
 
 Every rank holds the same artifact and optimizer; each draws its own share of the global batch (its own shard of
-the images, its own generator) and the artifact's gradients are averaged over ranks before the optimizer step,
-so N ranks take the step one process would take on the union of their batches. Rank 0 alone writes the run
-folder. A plain `patchgen train` is a world of one, where every collective is a no-op."""
+the images, its own generator) and the artifact's gradients (a gradient-free optimiser: its candidates' scores,
+patchgen/objective.py) are averaged over ranks before the optimizer step, so N ranks take the step one process
+would take on the union of their batches. Rank 0 alone writes the run folder; each rank of a query run keeps its
+own query log. A plain `patchgen train` is a world of one, where every collective is a no-op."""
 
 import atexit
 import os

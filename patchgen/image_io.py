@@ -168,3 +168,12 @@ def header_size(data: bytes) -> tuple[int, int] | None:
             return width, height
         pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
     return None
+
+
+def encode_image(rgb: np.ndarray, suffix: str = ".jpg", quality: int = 90) -> bytes:
+    """An RGB uint8 image as the bytes of an image file (JPEG at `quality`, PNG, ...), the one encoder."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if suffix.lower() in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(suffix, np.ascontiguousarray(rgb[:, :, ::-1]), params)
+    if not ok:
+        raise RuntimeError(f"could not encode an image as {suffix}")
+    return data.tobytes()

@@ -17,12 +17,11 @@ from capture_helpers import exported_peer_patch
 
 from capture.frames import FrameSource
 from capture.live import LiveDemo
-from capture.media import encode_image
-from patchgen.image_io import decode_image, read_image
 from capture.run_artifact import load_run
 from capture.serve import LiveServer
 from capture.synthetic import frame_on_wearer, sheet_from_export, tallest_person, write_video
 from patchgen.cli import main
+from patchgen.image_io import decode_image, encode_image, read_image
 from patchgen.victims import load_victim
 
 FRAMES = 8

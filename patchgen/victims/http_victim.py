@@ -4,6 +4,7 @@ tensors. The conversation itself (forms, retries, counters) is `http_endpoint.En
 import numpy as np
 import torch
 
+from patchgen.image_io import encode_image
 from patchgen.victims.detector import QUERY_CONF
 from patchgen.victims.protocol import QueryOnly
 
@@ -64,6 +65,4 @@ def uint8_images(images01: torch.Tensor) -> np.ndarray:
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
-    from capture.media import encode_image
-
     return encode_image(rgb, ".png")
