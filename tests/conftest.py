@@ -68,3 +68,25 @@ def pytest_configure(config):
     os.environ.setdefault("PATCHGEN_OFFLINE", "1")  # tests never download a model
     os.environ.setdefault("MPLBACKEND", "Agg")
     sys.path.insert(0, str(Path(__file__).parent))  # tests' shared helpers
+
+
+@pytest.fixture(scope="module")
+def resnet(resnet20_path, one_torch_thread):
+    """The offline CIFAR ResNet20 as a victim (served behind the HTTP test server, or queried directly)."""
+    from patchgen.victims import load_victim
+
+    return load_victim(f"cifar_resnet20:{resnet20_path}")
+
+
+@pytest.fixture(scope="session")
+def cifar_holdout_images(shared_assets):
+    """The first holdout image of each of eight classes, (8,3,32,32) in [0,1]: uint8 pixels already, so a PNG
+    keeps them."""
+    import torch
+
+    from patchgen.image_io import read_image
+    from patchgen.victims.cifar_resnet import CIFAR10_NAMES
+
+    folder = shared_assets / "data" / "cifar10_test" / "holdout"
+    paths = [sorted((folder / name).iterdir())[0] for name in CIFAR10_NAMES[:8]]
+    return torch.stack([torch.from_numpy(read_image(p)).permute(2, 0, 1).float() / 255 for p in paths])

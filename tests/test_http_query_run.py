@@ -17,9 +17,7 @@ import torch
 from http_model_server import ModelServer, image_key
 
 from patchgen.errors import UserError
-from patchgen.image_io import read_image
 from patchgen.queries import HEADER, Account, BudgetSpent, read_log
-from patchgen.victims import load_victim
 from patchgen.victims.cifar_resnet import CIFAR10_NAMES
 from patchgen.victims.http_endpoint import Settings, load
 from patchgen.victims.http_victim import uint8_images
@@ -140,57 +138,44 @@ adapter:
                                               "rate_limited": 0}
 
 
-@pytest.fixture(scope="module")
-def resnet(resnet20_path, one_torch_thread):
-    return load_victim(f"cifar_resnet20:{resnet20_path}")
-
-
-@pytest.fixture(scope="module")
-def cifar_images(shared_assets) -> torch.Tensor:
-    """Eight holdout images, (8,3,32,32) in [0,1], uint8 pixels already (a PNG keeps them)."""
-    folder = shared_assets / "data" / "cifar10_test" / "holdout"
-    paths = [sorted((folder / name).iterdir())[0] for name in CIFAR10_NAMES[:8]]
-    return torch.stack([torch.from_numpy(read_image(p)).permute(2, 0, 1).float() / 255 for p in paths])
-
-
 def endpoint(url: str, names_file: Path, **changes):
     return load(url, Settings(**{"family": "classifier", "imgsz": 32, "names_file": str(names_file),
                                  "scores": "predictions.0.probs", "timeout_s": TIMEOUT_S, "retries": 1,
                                  "backoff_s": 0.01, "backoff_cap_s": 0.05, **changes}))
 
 
-def test_a_batch_that_fails_part_way_keeps_the_answers_it_got(resnet, cifar_images, cifar_names, tmp_path):
+def test_a_batch_that_fails_part_way_keeps_the_answers_it_got(resnet, cifar_holdout_images, cifar_names, tmp_path):
     """Answers are logged as they arrive: a batch whose third image cannot be answered has paid for two, and a
     later account on the same log asks for the other two only."""
     log = tmp_path / "queries.log"
     with ModelServer(resnet, ["ok", "ok"], then="500") as server:
         account = Account(endpoint(server.url, cifar_names, concurrency=1), budget=100, batch=4, log_path=log)
         with pytest.raises(UserError, match="did not answer after 2 tries"):
-            account.query(cifar_images[:4])
+            account.query(cifar_holdout_images[:4])
     assert account.spent == 2 and len(logged_keys(log)) == 2
-    expected, kept = resnet.query(cifar_images[:4]), read_log(log)
+    expected, kept = resnet.query(cifar_holdout_images[:4]), read_log(log)
     assert list(kept) == logged_keys(log)  # in the order they came: images 0 and 1
     torch.testing.assert_close(torch.from_numpy(np.concatenate(list(kept.values()))), expected[:2], rtol=0,
                                atol=1e-6)
 
     with ModelServer(resnet) as server:
         again = Account(endpoint(server.url, cifar_names), budget=100, batch=4, log_path=log)
-        probs = again.query(cifar_images[:4])
+        probs = again.query(cifar_holdout_images[:4])
         counts = dict(server.counts)
     torch.testing.assert_close(probs, expected, rtol=0, atol=1e-6)
-    assert set(counts) == {image_key(rgb) for rgb in uint8_images(cifar_images[2:4])} and again.spent == 4
+    assert set(counts) == {image_key(rgb) for rgb in uint8_images(cifar_holdout_images[2:4])} and again.spent == 4
 
 
-def test_faults_cost_retries_but_never_pass_the_budget(resnet, cifar_images, cifar_names, tmp_path):
+def test_faults_cost_retries_but_never_pass_the_budget(resnet, cifar_holdout_images, cifar_names, tmp_path):
     log = tmp_path / "queries.log"
     with ModelServer(resnet, FAULTS.replace("slow", "429").split(",")) as server:
         victim = endpoint(server.url, cifar_names, retries=4, concurrency=2)
         account = Account(victim, budget=7, batch=3, log_path=log)
-        probs = account.query(cifar_images[:6])
+        probs = account.query(cifar_holdout_images[:6])
         seen = server.seen
         with pytest.raises(BudgetSpent):
-            account.query(cifar_images[6:8])
+            account.query(cifar_holdout_images[6:8])
         assert server.seen == seen  # a batch the budget cannot pay for is not sent at all
-    torch.testing.assert_close(probs, resnet.query(cifar_images[:6]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(probs, resnet.query(cifar_holdout_images[:6]), rtol=0, atol=1e-6)
     assert victim.failures == {"timeout": 0, "server_error": 1, "connection": 1, "malformed": 1, "rate_limited": 1}
     assert seen == 6 + 4 and account.spent == len(logged_keys(log)) == 6

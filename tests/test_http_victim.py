@@ -30,16 +30,9 @@ FAST = dict(timeout_s=0.5, retries=4, backoff_s=0.01, backoff_cap_s=0.05, concur
 
 
 @pytest.fixture(scope="module")
-def resnet(resnet20_path, one_torch_thread):
-    return load_victim(f"cifar_resnet20:{resnet20_path}")
-
-
-@pytest.fixture(scope="module")
-def cifar_images(shared_assets) -> torch.Tensor:
-    """Six holdout images of six classes, (6,3,32,32) in [0,1]: uint8 pixels already, so a PNG keeps them."""
-    folder = shared_assets / "data" / "cifar10_test" / "holdout"
-    paths = [sorted((folder / name).iterdir())[0] for name in CIFAR10_NAMES[:6]]
-    return torch.stack([torch.from_numpy(read_image(p)).permute(2, 0, 1).float() / 255 for p in paths])
+def cifar_images(cifar_holdout_images):
+    """Six holdout images of six classes."""
+    return cifar_holdout_images[:6]
 
 
 @pytest.fixture(scope="module")
