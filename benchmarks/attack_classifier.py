@@ -7,25 +7,29 @@ MobileNetV2 (target 'toaster', class 859) and the CIFAR-10 ResNet20 (target 'cat
 """
 
 import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
-from benchmarks.common import ASSETS, device_label, write_result  # noqa: E402
+from benchmarks.common import ASSETS, RESULTS, device_label, write_result  # noqa: E402
 
 from patchgen import registry, run_dir  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.class_folders import load_class_images  # noqa: E402
 from patchgen.classifier_evaluation import evaluate_classifier  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
-from patchgen.evaluate import markdown_table, write_report  # noqa: E402
+from patchgen.run_evaluation import markdown_table, write_report  # noqa: E402
 from patchgen.placements import placement_for  # noqa: E402
-from patchgen.train import resolve_device, train  # noqa: E402
+from patchgen.device import resolve_device  # noqa: E402
+from patchgen.training import train  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 
 CONFIGS = Path(__file__).parent / "configs"
+RESULT = RESULTS / "attack_classifier.json"
 ROWS = {
     "imagenet": {"config": CONFIGS / "attack_classifier_imagenet.yaml", "data": ASSETS / "data" / "imagenet_samples",
                  "target": "toaster", "model": "mobilenet_v2 (ImageNet, torchvision IMAGENET1K_V1)",
@@ -68,7 +72,7 @@ def evaluate_row(name: str, row: dict, out: Path, overrides) -> dict:
     results = {}
     for goal in ("targeted", "untargeted"):
         config, run = trained(row, goal, out / name / goal, overrides)
-        device = resolve_device(config.train.device)
+        device = resolve_device(config.train.device, "train.device")
         victim = load_victim(config.victim, device)
         target = victim.class_id(row["target"])
         holdout, report = load_class_images(row["data"] / "holdout", victim, exclude_classes=[target])
@@ -108,10 +112,26 @@ def main():
         torch.set_num_threads(args.threads)
     rows = {name: evaluate_row(name, row, Path(args.out), args.set) for name, row in ROWS.items()
             if args.only in (None, name)}
-    if "imagenet" in rows and "cifar" in rows:
-        write_result("attack_classifier", {**rows["imagenet"], "cifar": rows["cifar"]})
-    else:
-        print(rows)
+    # one row rerun (--only) replaces that row and keeps the other's figures
+    previous = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    imagenet = rows.get("imagenet") or {k: v for k, v in previous.items() if k not in ("cifar", "artifacts")}
+    cifar = rows.get("cifar") or previous.get("cifar", {})
+    artifacts = {**previous.get("artifacts", {}), **keep_artifacts(rows, Path(args.out))}
+    write_result("attack_classifier", {**imagenet, "cifar": cifar, "artifacts": artifacts})
+
+
+def keep_artifacts(rows: dict, out: Path) -> dict:
+    """Each trained patch (PNG + sidecar) copied beside the figures it gave, so they can be re-checked without
+    retraining: results/attack_classifier/<row>_<goal>/."""
+    kept = {}
+    for name in rows:
+        for goal in ("targeted", "untargeted"):
+            folder = RESULTS / "attack_classifier" / f"{name}_{goal}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for file in ("patch.png", "patch.json"):
+                shutil.copy2(out / name / goal / file, folder / file)
+            kept[f"{name}_{goal}"] = str(folder.relative_to(RESULTS.parent.parent))
+    return kept
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ from benchmarks.common import INRIA, YOLOV5N, device_label, write_result  # noqa
 from patchgen import registry, run_dir  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
-from patchgen.evaluate import markdown_table, write_report  # noqa: E402
+from patchgen.run_evaluation import markdown_table, write_report  # noqa: E402
 from patchgen.placements import placement_for  # noqa: E402
-from patchgen.train import resolve_device, train  # noqa: E402
+from patchgen.device import resolve_device  # noqa: E402
+from patchgen.training import train  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -33,7 +34,7 @@ def run_goal(goal: str, out: Path, overrides) -> dict:
     run = out / goal
     if not (run / run_dir.ARTIFACT_TENSORS).exists():
         train(config, run, resume=run_dir.holds_run(run))
-    device = resolve_device(config.train.device)
+    device = resolve_device(config.train.device, "train.device")
     victim = load_victim(config.victim, device, config.imgsz)
     family = registry.get("family", "detector")
     holdout, report = family.load_data(config, INRIA / "holdout", victim, registry.entry("goal", goal, "goal"),

@@ -29,9 +29,10 @@ from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
 from patchgen.data import load_scenes  # noqa: E402
 from patchgen.detector_evaluation import evaluate  # noqa: E402
-from patchgen.evaluate import markdown_table, write_report  # noqa: E402
+from patchgen.run_evaluation import markdown_table, write_report  # noqa: E402
 from patchgen.placements import placement_for  # noqa: E402
-from patchgen.train import resolve_device, train  # noqa: E402
+from patchgen.device import resolve_device  # noqa: E402
+from patchgen.training import train  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 
 THYS_OBJ = ASSETS / "peer_patches" / "thys2019_object_score.png"
@@ -65,7 +66,7 @@ def main():
     if not (out / "patch.safetensors").exists():
         train(config, out, resume=(out / "checkpoint.safetensors").exists())
 
-    device = resolve_device(config.train.device)
+    device = resolve_device(config.train.device, "train.device")
     victim = load_victim(config.victim, device, config.imgsz)
     class_ids = [victim.class_id("person")]
     holdout, report = load_scenes(INRIA / "holdout", config.imgsz, class_ids, labels="files")

@@ -28,9 +28,10 @@ from patchgen import registry, run_dir  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.artifacts.camouflage import Camouflage  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
-from patchgen.evaluate import markdown_table, write_report  # noqa: E402
+from patchgen.run_evaluation import markdown_table, write_report  # noqa: E402
 from patchgen.placements import placement_for  # noqa: E402
-from patchgen.train import resolve_device, train  # noqa: E402
+from patchgen.device import resolve_device  # noqa: E402
+from patchgen.training import train  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 from printing.palette_from_photo import palette_from_colours  # noqa: E402
 from skimage.color import deltaE_ciede2000, rgb2lab  # noqa: E402
@@ -50,7 +51,7 @@ class Bench:
     def __init__(self, out: Path, overrides):
         self.out, self.overrides = out, list(overrides)
         base = self.config("texture")
-        self.device = resolve_device(base.train.device)
+        self.device = resolve_device(base.train.device, "train.device")
         self.victim = load_victim(base.victim, self.device, base.imgsz)
         family = registry.get("family", "detector")
         self.family = family

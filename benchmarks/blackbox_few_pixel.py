@@ -23,7 +23,7 @@ from benchmarks.common import ASSETS, device_label
 from patchgen.class_folders import load_class_images
 from patchgen.config import load_config
 from patchgen.queries import read_log
-from patchgen.train import begin, run_steps
+from patchgen.training import begin, run_steps
 from patchgen.victims import load_victim
 
 VICTIM = f"cifar_resnet20:{ASSETS / 'models' / 'resnet20-12fca82f.th'}"

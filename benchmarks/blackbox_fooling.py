@@ -26,7 +26,7 @@ from benchmarks.common import ASSETS, RESULTS, device_label  # noqa: E402
 from patchgen import run_dir as run_files  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
-from patchgen.train import Setup  # noqa: E402
+from patchgen.training import Setup  # noqa: E402
 
 CONFIG = Path(__file__).parent / "configs" / "blackbox_fooling.yaml"
 GRID_PNG = RESULTS / "blackbox" / "fooling.png"

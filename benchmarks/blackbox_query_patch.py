@@ -21,9 +21,10 @@ from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.class_folders import load_class_images  # noqa: E402
 from patchgen.classifier_evaluation import evaluate_classifier  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
-from patchgen.evaluate import write_report  # noqa: E402
+from patchgen.run_evaluation import write_report  # noqa: E402
 from patchgen.placements import placement_for  # noqa: E402
-from patchgen.train import resolve_device, train  # noqa: E402
+from patchgen.device import resolve_device  # noqa: E402
+from patchgen.training import train  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 
 CONFIG = Path(__file__).parent / "configs" / "blackbox_query_patch.yaml"
@@ -58,7 +59,7 @@ def run(out: Path, overrides=()) -> dict:
     config = load_config(CONFIG, [f"victim=cifar_resnet20:{RESNET20}", f"data.train={CIFAR / 'dev'}",
                                   "goal=targeted", f"goal_class={TARGET}", *overrides])
     seconds = trained(config, run_folder)
-    device = resolve_device(config.train.device)
+    device = resolve_device(config.train.device, "train.device")
     victim = load_victim(config.victim, device)  # white-box only to evaluate, as the classifier benchmark does
     holdout, report = load_class_images(CIFAR / "holdout", victim, exclude_classes=[victim.class_id(TARGET)])
     holdout = holdout.to(device)

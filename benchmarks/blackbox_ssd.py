@@ -26,7 +26,7 @@ from patchgen.artifacts import load_artifact  # noqa: E402
 from patchgen.config import load_config  # noqa: E402
 from patchgen.data import load_scenes  # noqa: E402
 from patchgen.detector_evaluation import evaluate  # noqa: E402
-from patchgen.evaluate import write_report  # noqa: E402
+from patchgen.run_evaluation import write_report  # noqa: E402
 from patchgen.placements import placement_for  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 from patchgen.victims.opencv_dnn import COCO_91_NAMES  # noqa: E402

@@ -5,7 +5,7 @@ person as the wearer, warp the printout exactly as `patchgen export` rendered it
 crop marks, caption) onto the torso at a random pose, lighting, blur, noise and JPEG, then
   - marker corners: detected vs true, RMSE in px (over the markers found) and the share of markers found;
   - verdict agreement: the photo's verdict (located and scored like `patchgen score`) vs the digital verdict on the
-    same placement without lighting/blur/noise/JPEG, both by capture.verdict's rule (same outcome: worked, failed
+    same placement without lighting/blur/noise/JPEG, both by the goal's photo_verdict (same outcome: worked, failed
     or inconclusive); attack-worked rates are over the conclusive verdicts, with the inconclusive ones counted apart;
   - markerless: the same photo (same pose, same effects) with the markers cut off the printout, the artifact
     located by its own image (capture/appearance.py) and scored: found rate, artifact-corner RMSE, verdict
@@ -14,8 +14,13 @@ crop marks, caption) onto the torso at a random pose, lighting, blur, noise and 
   - with --texture-run: a trained texture's sheet of repeats, exported as `patchgen export` prints it (A4, --repeat;
     no markers), on the same people at the same poses, at the patch's millimetres to pixels: the same figures.
 Then the live loop (capture.live.LiveDemo, no window, no server) on a generated video at imgsz 640 and 320.
+And the classifier row (benchmarks/capture_classifier.py): a printed classifier patch (the committed toaster
+patch: patch.png + patch.json in --classifier-patch) on ImageNet pictures, with and without markers: found rate,
+corner RMSE and verdict agreement with the digital twin. `--only classifier` runs that row alone and merges its
+keys into the existing results file, leaving the others as they are.
 
     python benchmarks/capture.py [--run RUN] [--texture-run RUN [--repeat 10cm]] [--limit N]
+                                 [--classifier-patch DIR] [--only classifier]
                                  [--out benchmarks/results/capture.json]
 """
 
@@ -39,15 +44,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from capture.frames import FrameSource  # noqa: E402
+from capture_classifier import classifier_photos  # noqa: E402
 from capture.live import LiveDemo  # noqa: E402
 from patchgen.image_io import read_image  # noqa: E402
 from capture.run_artifact import load_run  # noqa: E402
 from capture.score import Scorer  # noqa: E402
 from capture.synthetic import (bare_print, crop_sheet, frame_on_wearer, random_pose, sheet_from_export,  # noqa: E402
                                synthesize, write_run, write_video)
-from capture.verdict import box_iou, worked_rate  # noqa: E402
 from patchgen import run_dir as run_files  # noqa: E402
 from patchgen.atomic import atomic_write_json  # noqa: E402
+from patchgen.goals.detector_match import box_iou  # noqa: E402
+from patchgen.goals.photo import worked_rate  # noqa: E402
+from patchgen.goals.thresholds import FOUND_IOU  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 from printing.export import export_run  # noqa: E402
 from printing.markers import detect_markers  # noqa: E402
@@ -57,6 +65,8 @@ ASSETS = REPO.parent / "shared" / "assets"
 VICTIM = ASSETS / "models" / "yolov5n_coco_state_dict_fp16.pt"
 PEER_PATCH = ASSETS / "peer_patches" / "thys2019_object_score.png"
 HOLDOUT = ASSETS / "data" / "inria_test_pos" / "holdout"
+IMAGENET_HOLDOUT = ASSETS / "data" / "imagenet_samples" / "holdout"
+CLASSIFIER_PATCH = REPO / "benchmarks" / "results" / "attack_classifier" / "imagenet_targeted"
 PATCH_MM = 300.0
 PRINT_SIZE = f"{PATCH_MM:.0f}mm"  # a torso patch: about 0.2 x the diagonal of an adult's box
 PATCH_SCALE = 0.2  # its side in the photo, of the wearer's box diagonal (synthesize's default: the spine's rule)
@@ -118,12 +128,14 @@ def scenes(scorer: Scorer, limit: int | None, seed: int) -> tuple[list, int]:
         label = boxes[np.argmax(boxes[:, 3] - boxes[:, 1])]
         background, _, label_box = frame_on_wearer(image, label, (1920, 1080), fill=rng.uniform(0.7, 0.95),
                                                    shift=(rng.uniform(-0.25, 0.25), rng.uniform(-0.04, 0.04)))
-        clean = scorer.detect(background)
+        clean = scorer.predict(background)
         # The labelled person as the wearer (appear has none: its judged class stands in)
-        wearer_ids = scorer.wearer_ids or scorer.class_ids
+        artifact = scorer.artifact
+        wearer_ids = [scorer.victim.class_id(c) for c in artifact.wearer_classes or artifact.judged_classes]
         clean = clean[np.isin(clean[:, 5], wearer_ids) & (clean[:, 4] >= scorer.conf)]
-        ious = box_iou(clean[:, :4], label_box) if len(clean) else np.zeros(0)
-        if not len(ious) or ious.max() < 0.5:
+        ious = box_iou(torch.as_tensor(clean[None, :, :4]), torch.as_tensor(label_box).reshape(1, 1, 4))[0, :, 0] \
+            .numpy() if len(clean) else np.zeros(0)
+        if not len(ious) or ious.max() < FOUND_IOU:
             skipped += 1  # the clean detector misses this person: nothing for an attack to remove
             continue
         made.append(Scene(path.name, background, label_box, clean[int(np.argmax(ious)), :4], random_pose(rng),
@@ -317,6 +329,12 @@ def live_fps(run_dir: Path, victim, work: Path, frames: int, log) -> dict:
             "live_failed_frames": sum(s.failed_frames for s in out.values())}
 
 
+def classifier_keys(classifier: dict) -> dict:
+    """The classifier row's keys in results/capture.json: its headline figures, its details, its photos."""
+    return {**classifier["headline"], "classifier_details": classifier["details"],
+            "classifier_per_photo": classifier["per_photo"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="a trained run directory (default: the published Thys et al. patch)")
@@ -329,6 +347,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a shared 2-core box, 2 threads wait on each other)")
+    parser.add_argument("--classifier-patch", metavar="DIR", default=str(CLASSIFIER_PATCH),
+                        help="a trained classifier patch: the folder holding its patch.png and patch.json "
+                             f"(default {CLASSIFIER_PATCH.relative_to(REPO)})")
+    parser.add_argument("--only", choices=("classifier",),
+                        help="run only this row and merge its keys into --out (the other keys stay as they are)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "capture.json"))
     args = parser.parse_args(argv)
 
@@ -336,6 +359,17 @@ def main(argv=None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     torch.set_num_threads(args.threads)
+    if args.only == "classifier":
+        with tempfile.TemporaryDirectory(prefix="capture_bench_") as tmp:
+            classifier = classifier_photos(Path(args.classifier_patch), IMAGENET_HOLDOUT, Path(tmp), args.limit,
+                                           args.seed, log)
+        out = Path(args.out)
+        result = json.loads(out.read_text()) if out.is_file() else {}
+        result |= classifier_keys(classifier)
+        atomic_write_json(out, result)
+        log(json.dumps(classifier["headline"]))
+        log(f"written: {out}")
+        return 0
     load_before = os.getloadavg()[0]
     victim = load_victim(str(VICTIM), device="cpu")
     texture = {}
@@ -348,6 +382,8 @@ def main(argv=None) -> int:
         if args.texture_run:
             texture = texture_photos(args.texture_run, args.repeat, victim, shots, work, log)
         live = live_fps(run_dir, victim, work, args.live_frames, log)
+        classifier = classifier_photos(Path(args.classifier_patch), IMAGENET_HOLDOUT, work, args.limit, args.seed,
+                                       log)
     headline = ("marker_rmse_px", "verdict_agreement", "photos", "attack_worked_rate_photo", "inconclusive_photo",
                 "markerless_found_rate", "markerless_rmse_px", "markerless_verdict_agreement",
                 "markerless_verdict_agreement_as_scored", "markerless_doubtful")
@@ -371,8 +407,9 @@ def main(argv=None) -> int:
     }
     if texture:
         result["texture_per_photo"] = texture["texture_per_photo"]
+    result |= classifier_keys(classifier)
     atomic_write_json(args.out, result)
-    log(json.dumps({k: v for k, v in result.items() if k not in ("details", "per_photo", "texture_per_photo")}))
+    log(json.dumps({k: v for k, v in result.items() if not k.endswith(("details", "per_photo"))}))
     log(f"written: {args.out}")
     return 0
 

@@ -28,7 +28,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchma
 from benchmarks.common import ASSETS, INRIA, YOLOV5N, device_label, write_result  # noqa: E402
 
 from patchgen.config import load_config  # noqa: E402
-from patchgen.train import Setup  # noqa: E402
+from patchgen.training import Setup  # noqa: E402
 
 RESNET20 = ASSETS / "models" / "resnet20-12fca82f.th"
 CIFAR = ASSETS / "data" / "cifar10_test"

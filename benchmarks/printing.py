@@ -90,7 +90,7 @@ def calibrate(work: Path, distortion: str) -> tuple[Path, dict]:
 def train_all(work: Path, colour_models: dict, steps: int, seed: int) -> dict:
     """One run without a colour model and one with each distortion's fitted model, same seed."""
     from patchgen.config import load_config
-    from patchgen.train import train
+    from patchgen.training import train
 
     base = [f"victim={ASSETS / 'models' / 'yolov5n_coco_state_dict_fp16.pt'}",
             f"data.train={ASSETS / 'data' / 'inria_test_pos' / 'dev'}",

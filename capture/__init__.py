@@ -8,8 +8,9 @@
     rectify.py         the artifact pulled back into its digital pixel grid
     colour_fidelity.py ΔE2000 between the rectified print and the digital artifact
     counterfactual.py  the photo with the artifact painted over (grey or random), same geometry
-    verdict.py         did the attack work (vanish / mislabel / appear), one rule everywhere
-    score.py           one photo or frame through all of the above (score, video and live alike)
+    prediction.py      the victim on a photo of any size: a detector's boxes, a classifier's probabilities
+    score.py           one photo or frame through all of the above (score, video and live alike), judged by the
+                       run's goal (its photo_verdict, patchgen/goals/photo.py): one definition of success
     video.py, batch.py, report.py   `patchgen score`: videos, many inputs, JSON/CSV/HTML
     frames.py, live.py, serve.py    `patchgen live`: camera/stream/file, the loop, the local web page
     synthetic.py       synthetic photographs of the exported printout, for tests and benchmarks

@@ -9,16 +9,17 @@ import numpy as np
 
 from capture.annotate import annotate
 from capture.frames import VIDEO_SUFFIXES, FrameSource
-from capture.media import is_video, shrink, write_image
+from capture.media import is_video, write_image
 from capture.report import PHOTO_COLUMNS, RATE_NOTE, check_report_folder, confidence_histogram, photo_row, \
     staged_report, timeline_plot, write_csv, write_html
 from capture.score import Scorer
-from capture.verdict import worked_rate
 from capture.video import score_video
 from patchgen import run_dir as run_files
 from patchgen.atomic import atomic_write_json
 from patchgen.data import IMAGE_SUFFIXES
 from patchgen.errors import UserError, require_file
+from patchgen.goals.photo import worked_rate
+from patchgen.goals.thresholds import FOUND_CONF
 from patchgen.image_io import read_image
 
 REPORT_IMAGE_MAX_SIDE = 1280
@@ -90,15 +91,17 @@ def unreadable(path: Path) -> str | None:
     return None
 
 
-def score_inputs(inputs, artifact, out_dir, stride: int = 1, victim=None, conf: float = 0.25,
-                 imgsz: int | None = None, fill: str = "grey", device="cpu", log=print) -> dict:
+def score_inputs(inputs, artifact, out_dir, stride: int = 1, victim=None, conf: float = FOUND_CONF,
+                 imgsz: int | None = None, fill: str = "grey", device="cpu", label: str | None = None,
+                 log=print, progress: bool = True) -> dict:
     """Score every photo and video in `inputs` (files, or folders of them: expand_inputs) against `artifact`
     (capture.run_artifact: load_run or published_artifact); write JSON/CSV/images/HTML under `out_dir`.
 
     All or nothing: every input is read before the victim loads, and the report is written beside `out_dir` and
     moved in only once all are scored (capture.report.staged_report), so a command that fails leaves an earlier
     report there as it was. `imgsz`: the victim's input size; None: the run's (artifact.imgsz), else the
-    victim's own."""
+    victim's own. `label`: the photos' true class, for a classifier's goal (default: each counterfactual's top-1).
+    `progress`: a progress bar per video."""
     out = Path(out_dir)
     inputs = expand_inputs(inputs)
     if not inputs:
@@ -114,25 +117,25 @@ def score_inputs(inputs, artifact, out_dir, stride: int = 1, victim=None, conf: 
         raise UserError(f"nothing could be scored: {why}; {out} is as it was: fix or leave out what cannot be read")
     victim = load_victim_for(artifact, victim, device)
     imgsz, imgsz_from = input_size(imgsz, artifact, victim)
-    scorer = Scorer(artifact, victim, conf=conf, imgsz=imgsz, fill=fill)
+    scorer = Scorer(artifact, victim, conf=conf, imgsz=imgsz, fill=fill, label=label)
     with staged_report(out) as stage:
         try:
-            photos, videos = _score_into(stage, inputs, scorer, stride, log)
+            photos, videos = _score_into(stage, inputs, scorer, stride, log, progress)
         except UserError as err:  # e.g. which export a photo shows: the user's to settle
             raise UserError(f"{err} (nothing was written: {out} is as it was)") from None
-        summary = _summary([p["record"] for p in photos], videos, artifact, conf, imgsz, imgsz_from)
+        summary = _summary([p["record"] for p in photos], videos, artifact, conf, imgsz, imgsz_from, victim.family)
         _write_report(stage, summary, photos, videos, artifact, log)
     log(f"report: {out / 'report.html'}")
     return summary
 
 
-def _score_into(stage: Path, inputs, scorer, stride: int, log) -> tuple[list, list]:
+def _score_into(stage: Path, inputs, scorer, stride: int, log, progress: bool) -> tuple[list, list]:
     """Every input scored into `stage`: (photos, videos) as the report takes them."""
     used, photos, videos = set(), [], []
     for path in inputs:
         stem = _unique_stem(path, used)
         if is_video(path):
-            videos.append(_score_one_video(path, stem, scorer, stage, stride, log))
+            videos.append(_score_one_video(path, stem, scorer, stage, stride, log, progress))
             continue
         photos.append(_score_one_photo(path, stem, scorer, stage, scorer.victim.names))
         record = photos[-1]["record"]
@@ -140,7 +143,9 @@ def _score_into(stage: Path, inputs, scorer, stride: int, log) -> tuple[list, li
         found = f"{location['method']}, export {location['export']}" if location and location["export"] \
             else location["method"] if location else \
             "artifact in doubt" if record["doubtful_location"] else "artifact not found"
-        log(f"{path}: {verdict['outcome']} (target score {verdict['target_score']:.2f}, {found})"
+        top = f"top-1 {verdict['top1']} {verdict['top1_score']:.2f}, " if "top1" in verdict else ""
+        log(f"{path}: {verdict['outcome']} ({top}{verdict['scored'] or 'target'} {verdict['target_score']:.2f}, "
+            f"{found})"
             + (f": {verdict['reason']}" if verdict["reason"] else ""))
     return photos, videos
 
@@ -152,7 +157,8 @@ def _write_report(stage: Path, summary: dict, photos: list, videos: list, artifa
         write_csv(stage / "scores.csv", [photo_row(p["name"], p["record"]) for p in photos], PHOTO_COLUMNS)
         confidence_histogram(stage / "confidence_hist.png", [r["verdict"]["target_score"] for r in records],
                              [(r.get("counterfactual_verdict") or {}).get("target_score") for r in records],
-                             summary["conf"], f"{artifact.attack} — {len(records)} photos")
+                             summary["conf"], f"{artifact.attack} — {len(records)} photos",
+                             _one_of({r["verdict"]["scored"] for r in records}))
         histogram = "confidence_hist.png"
         rate = summary["attack_worked_rate"]
         log(f"photos: attack worked on {'–' if rate is None else f'{rate:.0%}'} of those with the artifact found "
@@ -162,6 +168,11 @@ def _write_report(stage: Path, summary: dict, photos: list, videos: list, artifa
     atomic_write_json(stage / "summary.json", {"summary": summary, "photos": [
         {"photo": p["name"], **p["record"]} for p in photos], "videos": [v["summary"] for v in videos]})
     write_html(stage / "report.html", f"patchgen score — {artifact.name}", summary, photos, videos, histogram)
+
+
+def _one_of(names: set) -> str:
+    """The histogram's axis: what every photo's score is of, where that is the same throughout."""
+    return names.pop() if len(names) == 1 and "" not in names else "target score"
 
 
 def _score_one_photo(path: Path, stem: str, scorer, out: Path, names) -> dict:
@@ -175,31 +186,32 @@ def _score_one_photo(path: Path, stem: str, scorer, out: Path, names) -> dict:
     record["size"] = [int(rgb.shape[1]), int(rgb.shape[0])]
     atomic_write_json(out / "photos" / f"{stem}.json", record)
     annotated = f"photos/{stem}_annotated.jpg"
-    write_image(out / annotated, shrink(annotate(rgb, score, names, scorer.class_ids, scorer.conf),
-                                        REPORT_IMAGE_MAX_SIDE))
+    write_image(out / annotated, annotate(rgb, score, names, scorer.class_ids, scorer.conf,
+                                          max_side=REPORT_IMAGE_MAX_SIDE))
     counterfactual = None
     if score.counterfactual_image is not None:
         counterfactual = f"photos/{stem}_counterfactual.jpg"
-        write_image(out / counterfactual, shrink(annotate(rgb, score, names, scorer.class_ids, scorer.conf,
-                                                          counterfactual=True), REPORT_IMAGE_MAX_SIDE))
+        write_image(out / counterfactual, annotate(rgb, score, names, scorer.class_ids, scorer.conf,
+                                                   counterfactual=True, max_side=REPORT_IMAGE_MAX_SIDE))
     return {"name": path.name, "record": record, "annotated": annotated, "counterfactual": counterfactual}
 
 
-def _score_one_video(path: Path, stem: str, scorer, out: Path, stride: int, log) -> dict:
+def _score_one_video(path: Path, stem: str, scorer, out: Path, stride: int, log, progress: bool) -> dict:
     annotated = f"videos/{stem}_annotated.avi"
     (out / "videos").mkdir(parents=True, exist_ok=True)
     result = score_video(path, scorer, stride=stride, annotated_path=out / annotated,
-                         on_event=lambda message: log(message))
+                         on_event=lambda message: log(message), progress=progress)
     summary = result.summary()
     if not result.rows:  # every frame read failed to score: no result to report for this video
         reason = result.events[0] if result.events else result.ended
         raise UserError(f"{path}: no frame could be scored ({reason})")
     frames_csv = f"videos/{stem}_frames.csv"
-    columns = ["frame", "time_s", "located", "method", "target_score", "outcome", "worked",
-               "counterfactual_target_score", "counterfactual_worked", "delta_e_mean"]
+    columns = ["frame", "time_s", "located", "method", "top1", "target_score", "outcome", "worked",
+               "counterfactual_top1", "counterfactual_target_score", "counterfactual_worked", "delta_e_mean"]
     write_csv(out / frames_csv, result.rows, columns)
     timeline = f"videos/{stem}_timeline.png"
-    timeline_plot(out / timeline, result.rows, scorer.conf, f"{path.name} (stride {stride})")
+    threshold = scorer.conf if scorer.victim.family == "detector" else None
+    timeline_plot(out / timeline, result.rows, threshold, f"{path.name} (stride {stride})")
     atomic_write_json(out / "videos" / f"{stem}.json", {"summary": summary, "frames": result.rows})
     rate = summary["attack_worked_rate"]
     log(f"{path}: {summary['frames_scored']} frames scored, attack worked on {'–' if rate is None else rate} of "
@@ -209,7 +221,7 @@ def _score_one_video(path: Path, stem: str, scorer, out: Path, stride: int, log)
             "annotated": annotated if result.annotated_video else None, "frames_csv": frames_csv}
 
 
-def _summary(records, videos, artifact, conf, imgsz: int, imgsz_from: str) -> dict:
+def _summary(records, videos, artifact, conf, imgsz: int, imgsz_from: str, family: str) -> dict:
     def mean(values):
         values = [v for v in values if v is not None]
         return round(float(np.mean(values)), 4) if values else None
@@ -222,9 +234,10 @@ def _summary(records, videos, artifact, conf, imgsz: int, imgsz_from: str) -> di
     cf_worked, cf_inconclusive = worked_rate(r.get("counterfactual_verdict") for r in found)
     exports = [r["export"] for r in records if r.get("export")]
     return {
-        "artifact": artifact.name, "goal": artifact.goal, "target_classes": list(artifact.target_classes),
-        "goal_class": artifact.goal_class,
-        "physical_size_mm": list(artifact.size_mm) if artifact.size_known else None, "conf": conf,
+        "artifact": artifact.name, "family": family, "goal": artifact.goal,
+        "target_classes": list(artifact.target_classes), "goal_class": artifact.goal_class,
+        "physical_size_mm": list(artifact.size_mm) if artifact.size_known else None,
+        "conf": conf if family == "detector" else None,  # a classifier's verdict reads its top-1, no threshold
         "imgsz": imgsz, "imgsz_from": imgsz_from,
         "photos": len(records), "artifact_found": len(found), "not_found": len(records) - len(found),
         # of the not found: a place that may be another object (a look-alike of its outline, two prints)

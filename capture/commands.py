@@ -7,14 +7,18 @@ import sys
 from pathlib import Path
 
 from patchgen.errors import UserError
-from patchgen.run_dir import SCORE
+from patchgen.goals.thresholds import FOUND_CONF
+from patchgen.run_dir import SCORE, new_folder
 
 
 EXPORT_HELP = ("the print the photos show: an export's name in RUN/export (e.g. patch_80x80mm_a4) or the path of "
                "its .json (default: whichever of the run's exports the markers fit)")
 MAX_PORT = 65535
 IMGSZ_HELP = "victim input size (default: the run's, as its config says; else the victim's own)"
-DEVICE_HELP = "where the victim runs: cpu, cuda, cuda:N or auto (a GPU where there is one; default cpu)"
+DEVICE_HELP = "where the victim runs: cpu, cuda, cuda:N or auto (a GPU where there is one; default auto)"
+CONF_HELP = f"detection threshold of a detector's verdict (default {FOUND_CONF}, as evaluation counts detections)"
+LABEL_HELP = ("the photos' true class, for a classifier run's untargeted goal (a name or index of the victim's "
+              "classes; default: what the victim sees with the artifact painted out)")
 
 
 def add_commands(subparsers):
@@ -33,15 +37,17 @@ def add_commands(subparsers):
                             "mislabel|appear, target_classes=[person], goal_class=car (default: vanish person)")
     score.add_argument("--size", help="with --artifact: its printed size as export takes it (8cm, 30x20cm), if "
                                       "known; without it the photos are scored all the same, the size unknown")
-    score.add_argument("--out", help="output directory (default RUN/score)")
+    score.add_argument("--out", help="output directory, new or empty (default: RUN/score, else RUN/score-2, ...: "
+                                     "each scoring gets its own)")
     score.add_argument("--stride", type=int, default=1, help="score every N-th video frame (default 1)")
     score.add_argument("--victim", help="model to score with (default: the run's victim)")
-    score.add_argument("--conf", type=float, default=0.25, help="detection threshold for the verdict")
+    score.add_argument("--conf", type=float, default=FOUND_CONF, help=CONF_HELP)
+    score.add_argument("--label", metavar="CLASS", help=LABEL_HELP)
     score.add_argument("--imgsz", type=int, help=IMGSZ_HELP)
     score.add_argument("--fill", choices=("grey", "random"), default="grey",
                        help="what paints the artifact over in the counterfactual")
     score.add_argument("--threads", type=int, help="CPU threads for the victim (default: torch's choice)")
-    score.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    score.add_argument("--device", default="auto", help=DEVICE_HELP)
     score.add_argument("--export", metavar="NAME", help=EXPORT_HELP)
     score.set_defaults(func=run_score)
 
@@ -58,7 +64,8 @@ def add_commands(subparsers):
     live.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765; 0 = any free)")
     live.add_argument("--frames", type=int, help="stop after N frames")
     live.add_argument("--imgsz", type=int, help=IMGSZ_HELP)
-    live.add_argument("--conf", type=float, default=0.25)
+    live.add_argument("--conf", type=float, default=FOUND_CONF, help=CONF_HELP)
+    live.add_argument("--label", metavar="CLASS", help=LABEL_HELP)
     live.add_argument("--loop", action="store_true", help="start a video file over when it ends")
     live.add_argument("--no-window", action="store_true", help="no OpenCV window even where there is a screen")
     live.add_argument("--no-features", action="store_true",
@@ -66,13 +73,13 @@ def add_commands(subparsers):
     live.add_argument("--snapshots", default="snapshots", help="folder for snapshots (default ./snapshots)")
     live.add_argument("--threads", type=int,
                       help="CPU threads for the victim (default: torch's; 1 is often faster on a busy machine)")
-    live.add_argument("--device", default="cpu", help=DEVICE_HELP)
+    live.add_argument("--device", default="auto", help=DEVICE_HELP)
     live.set_defaults(func=run_live)
 
 
 def _check_common(args):
     """Checks the flags both commands share; returns the victim's device."""
-    from patchgen.train import resolve_device
+    from patchgen.device import resolve_device
 
     device = resolve_device(args.device, "--device")
     if args.threads is not None:
@@ -98,7 +105,7 @@ def _score_artifact(args):
     if args.run:
         if args.set or args.size:
             raise UserError("--set and --size describe an --artifact IMAGE; a run's sidecar and exports say both")
-        return load_run(args.run, export=args.export), Path(args.out) if args.out else Path(args.run) / SCORE
+        return load_run(args.run, export=args.export), Path(args.out) if args.out else new_folder(args.run, SCORE)
     if not args.artifact:
         raise UserError("say what the photos show: --run RUN, or --artifact IMAGE with --victim and --out")
     if not args.victim:
@@ -118,7 +125,8 @@ def run_score(args) -> int:
         raise UserError(f"--stride must be >= 1, got {args.stride}")
     artifact, out = _score_artifact(args)
     score_inputs(args.inputs, artifact, out, stride=args.stride, victim=args.victim, conf=args.conf,
-                 imgsz=args.imgsz, fill=args.fill, device=device, log=lambda m: print(m, file=sys.stderr))
+                 imgsz=args.imgsz, fill=args.fill, device=device, label=args.label,
+                 log=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -171,7 +179,7 @@ def run_live(args) -> int:
             log("no screen here: running without a window (add --serve to watch in a browser)")
         demo = LiveDemo(source, victim, artifact, imgsz=imgsz, conf=args.conf, window=window, server=server,
                         snapshot_dir=args.snapshots, max_frames=args.frames, use_features=not args.no_features,
-                        log=log)
+                        label=args.label, log=log)
         summary = demo.run()
     finally:
         source.close()  # whatever stopped us, the camera is free again (closing twice is harmless)

@@ -14,8 +14,10 @@ import numpy as np
 
 from capture.annotate import annotate, draw_banner, draw_detections
 from capture.media import write_image
+from capture.prediction import predict_photo
 from capture.score import Scorer
 from patchgen.errors import UserError
+from patchgen.goals.thresholds import FOUND_CONF
 from patchgen.image_io import encode_image
 
 WINDOW = "patchgen live"
@@ -52,9 +54,9 @@ class LiveDemo:
     """The loop. With a run, every frame is scored as `patchgen score` scores a photo (capture.score.Scorer: the
     same locator, the same counterfactual and the same verdict); without one, the detections alone are drawn."""
 
-    def __init__(self, source, victim, artifact=None, imgsz: int | None = None, conf: float = 0.25,
+    def __init__(self, source, victim, artifact=None, imgsz: int | None = None, conf: float = FOUND_CONF,
                  window: bool = False, server=None, snapshot_dir="snapshots", max_frames: int | None = None,
-                 use_features: bool = True, log=print):
+                 use_features: bool = True, label: str | None = None, log=print):
         self.source, self.victim, self.artifact = source, victim, artifact
         self.imgsz, self.conf = imgsz, float(conf)
         self.window, self.server = window, server
@@ -63,7 +65,7 @@ class LiveDemo:
         self.scorer = None
         if artifact is not None:
             self.scorer = Scorer(artifact, victim, conf=conf, imgsz=imgsz, use_features=use_features,
-                                 feature_max_side=LIVE_FEATURE_MAX_SIDE)
+                                 feature_max_side=LIVE_FEATURE_MAX_SIDE, label=label)
         self.show_counterfactual = False
         self.fps = 0.0
         self._stop = False
@@ -81,10 +83,14 @@ class LiveDemo:
         speed = (f"{self.fps:4.1f} fps  imgsz {self.imgsz or self.victim.imgsz}"
                  + ("  COUNTERFACTUAL" if self.show_counterfactual else ""))
         if self.scorer is None:
-            detections = np.asarray(self.victim.detect_rgb(rgb, conf=self.conf, imgsz=self.imgsz)).reshape(-1, 6)
+            prediction = predict_photo(self.victim, rgb, self.imgsz)
             image = np.ascontiguousarray(rgb).copy()
-            draw_detections(image, detections, self.victim.names, None, self.conf)
-            draw_banner(image, [f"{len(detections)} detections", speed], None)
+            if self.victim.family == "detector":
+                draw_detections(image, prediction, self.victim.names, None, self.conf)
+                seen = f"{int((prediction[:, 4] >= self.conf).sum())} detections"
+            else:
+                seen = f"top-1 {self.victim.names[int(prediction.argmax())]} {prediction.max():.2f}"
+            draw_banner(image, [seen, speed], None)
             return image
         location = self.scorer.locate(rgb, hint=self._last_location)
         self._last_location = location

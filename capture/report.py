@@ -1,5 +1,6 @@
 """The scoring report: a CSV and JSON per input, a confidence histogram, video timelines, one HTML page; written
-into a folder beside the output and moved in whole only when the command succeeds (staged_report)."""
+into a folder beside the output and moved in whole only when the command succeeds (staged_report), into a folder
+that holds no earlier report (each scoring gets its own: RUN/score, RUN/score-2, ...)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import numpy as np
 from patchgen.atomic import atomic_save, atomic_write_text
 from patchgen.errors import UserError
 
-# Everything `patchgen score` writes into its output folder, and all it ever replaces there: other files in the
-# folder (the photos themselves, say) are left alone.
+# Everything `patchgen score` writes into its output folder: other files in the folder (the photos themselves,
+# say) are left alone.
 REPORT_ENTRIES = ("summary.json", "scores.csv", "confidence_hist.png", "report.html", "photos", "videos")
 # The rates' denominators, said where the rates are shown (summary.json, the page).
 RATE_NOTE = ("attack_worked_rate = attack_worked / (attack_worked + attack_failed), over the photos in which the "
@@ -26,8 +27,9 @@ RATE_NOTE = ("attack_worked_rate = attack_worked / (attack_worked + attack_faile
              "view, another print, a mirrored one, or only a place in doubt: a look-alike of its outline, two "
              "prints; in_doubt counts those), is counted apart and in no rate")
 PHOTO_COLUMNS = ["photo", "outcome", "located", "method", "export", "markers_found", "feature_inliers",
-                 "image_correlation", "target_score", "worked", "in_worked_rate", "counterfactual_target_score",
-                 "counterfactual_outcome", "score_change", "delta_e_mean", "delta_e_p95", "wearer_source", "notes"]
+                 "image_correlation", "top1", "top1_score", "scored", "target_score", "worked", "in_worked_rate",
+                 "counterfactual_top1", "counterfactual_target_score", "counterfactual_outcome", "score_change",
+                 "delta_e_mean", "delta_e_p95", "wearer_source", "notes"]
 
 
 def photo_row(name: str, record: dict) -> dict:
@@ -40,9 +42,10 @@ def photo_row(name: str, record: dict) -> dict:
             "method": location.get("method", ""), "export": record.get("export"),
             "markers_found": len(location.get("markers_found", [])), "feature_inliers":
             location.get("feature_inliers", 0), "image_correlation": location.get("correlation"),
+            "top1": verdict.get("top1"), "top1_score": verdict.get("top1_score"), "scored": verdict["scored"],
             "target_score": verdict["target_score"],
             "worked": verdict["worked"], "in_worked_rate": counts_in_rate(record),
-            "counterfactual_target_score": cf.get("target_score"),
+            "counterfactual_top1": cf.get("top1"), "counterfactual_target_score": cf.get("target_score"),
             "counterfactual_outcome": cf.get("outcome"), "score_change": record.get("score_change"),
             "delta_e_mean": colour.get("delta_e_mean"), "delta_e_p95": colour.get("delta_e_p95"),
             "wearer_source": record.get("wearer_source"), "notes": " | ".join(notes)}
@@ -54,22 +57,24 @@ def counts_in_rate(record: dict) -> bool:
 
 
 def check_report_folder(out: Path) -> None:
-    """`out` can take a report: new, a folder without report entries, or an earlier report (it has summary.json).
-    Checked before anything is scored; a folder holding a photos/ of someone else's is never replaced."""
+    """`out` can take a report: new, or a folder without report entries. Checked before anything is scored: an
+    earlier report is never replaced, nor a photos/ of someone else's."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: give a folder for the report")
-    if out.is_dir() and not (out / "summary.json").is_file():
-        taken = [name for name in REPORT_ENTRIES if (out / name).exists()]
-        if taken:
-            raise UserError(f"--out {out} holds {', '.join(taken)} but no summary.json, so it is not an earlier "
-                            f"score report and those would be replaced: give a new or empty folder")
+    if (out / "summary.json").is_file():
+        raise UserError(f"--out {out} already holds a score report (summary.json): choose another --out, or leave "
+                        f"--out out: each scoring of a run gets a folder of its own (RUN/score, RUN/score-2, ...)")
+    taken = [name for name in REPORT_ENTRIES if (out / name).exists()]
+    if taken:
+        raise UserError(f"--out {out} holds {', '.join(taken)} but no summary.json, so it is not an earlier "
+                        f"score report and those would be replaced: give a new or empty folder")
 
 
 @contextmanager
 def staged_report(out: Path):
     """Yields a fresh folder beside `out` to write the report into. When the block ends normally, the report's
-    entries there replace those of the earlier report in `out` (an entry the new report lacks is removed, so
-    the folder never mixes two reports); when it raises, `out` is left exactly as it was."""
+    entries there move into `out` (check_report_folder: it holds none); when it raises, `out` is left exactly as
+    it was."""
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -78,22 +83,17 @@ def staged_report(out: Path):
         raise UserError(f"cannot write the report beside {out}: {err.strerror or err}") from None
     try:
         yield stage
-        _replace_entries(stage, out)
+        _move_in(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _replace_entries(stage: Path, out: Path) -> None:
-    """Renames only (same filesystem): the earlier entries aside, the new ones in, the earlier ones deleted; put
-    back if a rename fails half way."""
+def _move_in(stage: Path, out: Path) -> None:
+    """Renames only (same filesystem); the entries already moved go back if a rename fails half way."""
+    check_report_folder(out)  # another command may have written there while this one scored
     out.mkdir(exist_ok=True)
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-    moved_aside, moved_in = [], []
+    moved_in = []
     try:
-        for name in REPORT_ENTRIES:
-            if (out / name).exists():
-                os.replace(out / name, old / name)
-                moved_aside.append(name)
         for name in REPORT_ENTRIES:
             if (stage / name).exists():
                 os.replace(stage / name, out / name)
@@ -101,12 +101,7 @@ def _replace_entries(stage: Path, out: Path) -> None:
     except OSError as err:
         for name in moved_in:
             os.replace(out / name, stage / name)
-        for name in moved_aside:
-            os.replace(old / name, out / name)
-        old.rmdir()  # empty again; where a rename back failed, the earlier entries stay there, not deleted
-        raise UserError(f"cannot move the new report into {out} ({err.strerror or err}); the earlier one is "
-                        f"as it was") from None
-    shutil.rmtree(old, ignore_errors=True)
+        raise UserError(f"cannot move the report into {out} ({err.strerror or err}); {out} is as it was") from None
 
 
 def write_csv(path, rows: list, columns: list) -> Path:
@@ -127,15 +122,19 @@ def _pyplot():
     return plt
 
 
-def confidence_histogram(path, with_artifact: list, counterfactual: list, conf: float, title: str) -> Path:
+def confidence_histogram(path, with_artifact: list, counterfactual: list, conf: float | None, title: str,
+                         scored: str = "target-class score over the wearer") -> Path:
+    """`conf`: the threshold line (None: none, a classifier's verdict reads its top-1); `scored`: what the scores
+    are of."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
     bins = np.linspace(0, 1, 21)
     ax.hist([v for v in counterfactual if v is not None], bins=bins, alpha=0.55, label="artifact painted over",
             color="#7a7a7a")
     ax.hist(with_artifact, bins=bins, alpha=0.65, label="with the artifact", color="#d43c3c")
-    ax.axvline(conf, color="k", linestyle="--", linewidth=1, label=f"threshold {conf:.2f}")
-    ax.set_xlabel("target-class score over the wearer")
+    if conf is not None:
+        ax.axvline(conf, color="k", linestyle="--", linewidth=1, label=f"threshold {conf:.2f}")
+    ax.set_xlabel(scored)
     ax.set_ylabel("photos")
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -145,7 +144,7 @@ def confidence_histogram(path, with_artifact: list, counterfactual: list, conf: 
     return Path(path)
 
 
-def timeline_plot(path, rows: list, conf: float, title: str) -> Path:
+def timeline_plot(path, rows: list, conf: float | None, title: str) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
     use_time = all(r["time_s"] is not None for r in rows)
@@ -157,10 +156,11 @@ def timeline_plot(path, rows: list, conf: float, title: str) -> Path:
     lost = [xi for xi, r in zip(x, rows) if not r["located"]]
     if lost:
         ax.plot(lost, [0.0] * len(lost), "|", color="#3070c0", markersize=8, label="artifact not found")
-    ax.axhline(conf, color="k", linestyle="--", linewidth=1)
+    if conf is not None:
+        ax.axhline(conf, color="k", linestyle="--", linewidth=1)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("time (s)" if use_time else "frame")
-    ax.set_ylabel("target-class score")
+    ax.set_ylabel("target score")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
@@ -188,6 +188,12 @@ td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; verti
 {body}
 </body></html>
 """
+
+
+def _scores(verdict: dict) -> str:
+    """What a verdict read, in a few words: the top-1 class (classifiers) and the score judged."""
+    top = f"top-1 {verdict['top1']} {_num(verdict['top1_score'])}, " if verdict.get("top1") else ""
+    return f"{top}{verdict.get('scored') or 'target'} {_num(verdict.get('target_score'))}"
 
 
 def _verdict(verdict: dict) -> str:
@@ -227,7 +233,7 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, hist
     if photos:
         parts.append("<h2>Photos</h2><p>Left: the photo as the victim saw it; right: the same photo with the "
                      "artifact painted over (the counterfactual).</p><table><tr><th>photo</th><th>verdict</th>"
-                     "<th>found by</th><th>in the rate</th><th>target score (painted over)</th><th>ΔE mean</th></tr>")
+                     "<th>found by</th><th>in the rate</th><th>score (painted over)</th><th>ΔE mean</th></tr>")
         for photo in photos:
             record = photo["record"]
             cf = record.get("counterfactual_verdict") or {}
@@ -244,7 +250,7 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, hist
             parts.append(
                 f"<tr><td>{esc(photo['name'])}{notes}</td><td>{_verdict(record['verdict'])}</td>"
                 f"<td>{esc(found)}</td><td>{esc(in_rate)}</td>"
-                f"<td>{_num(record['verdict']['target_score'])} ({_num(cf.get('target_score'))})</td>"
+                f"<td>{esc(_scores(record['verdict']))} ({esc(_scores(cf)) if cf else '–'})</td>"
                 f"<td>{_num(colour.get('delta_e_mean'), 1)}</td></tr>"
                 f'<tr><td colspan="6"><div class="pair">{images}</div></td></tr>')
         parts.append("</table>")

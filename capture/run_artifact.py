@@ -20,8 +20,6 @@ from patchgen.victim_names import family_of
 from printing.physical_size import parse_size_mm
 from printing.run_exports import ExportRecord, read_export, read_exports
 
-# Photos are judged by what a detector boxes; a classifier's goals have no box to judge.
-DETECTOR_GOALS = tuple(name for name, plugin in registry.PLUGINS["goal"].items() if plugin.family == "detector")
 # What --set may say about a published artifact: the attack it is for. Where it sits, the photos show.
 ATTACK_KEYS = ("goal", "target_classes", "goal_class")
 
@@ -32,7 +30,7 @@ class RunArtifact:
     size_mm: tuple  # (w, h) mm: the artifact frame every homography starts from (see export_to_artifact)
     exports: tuple  # ExportRecord per export the photos may show (printing/run_exports.py); () if never exported
     victim: str | None
-    goal: str  # one of DETECTOR_GOALS
+    goal: str  # a goal's name (patchgen.registry): its photo_verdict judges the photos
     target_classes: tuple  # the classes the attack acts on (vanish hides them, mislabel relabels them)
     goal_class: str  # the class mislabel and appear aim for ("" for vanish)
     name: str  # for reports: the run directory's name, or the published image's file name
@@ -60,22 +58,30 @@ class RunArtifact:
 
     @property
     def judged_classes(self) -> tuple:
-        """The classes whose detections the verdict counts: the goal class where the goal aims for one (mislabel,
-        appear), else the target classes (vanish)."""
-        return (self.goal_class,) if registry.PLUGINS["goal"][self.goal].needs_class else self.target_classes
+        """The classes the verdict reads (drawn as targets): the goal class where the goal aims for one, else the
+        target classes where it acts on targets, else none."""
+        plugin = registry.PLUGINS["goal"][self.goal]
+        return (self.goal_class,) if plugin.needs_class else self.target_classes if plugin.uses_targets else ()
 
     @property
     def wearer_classes(self) -> tuple | None:
-        """The wearer's classes where the goal acts on target boxes (vanish, mislabel); None where it has no wearer
-        (appear: the artifact itself is to be detected)."""
+        """The wearer's classes where the goal acts on target boxes; None where it has no wearer."""
         return self.target_classes if registry.PLUGINS["goal"][self.goal].uses_targets else None
 
     @property
     def attack(self) -> str:
-        """In words, for titles: 'vanish person', 'mislabel person as car', 'appear car'."""
-        targets = "/".join(self.target_classes)
-        return {"vanish": f"vanish {targets}", "mislabel": f"mislabel {targets} as {self.goal_class}"}.get(
-            self.goal, f"{self.goal} {self.goal_class}")
+        """In words, for titles: 'vanish person', 'mislabel person as car', 'appear car', 'targeted toaster'."""
+        plugin = registry.PLUGINS["goal"][self.goal]
+        words = [self.goal] + (["/".join(self.target_classes)] if plugin.uses_targets else [])
+        if plugin.needs_class:
+            words += (["as"] if plugin.uses_targets else []) + [self.goal_class]
+        return " ".join(words)
+
+    def make_goal(self, victim):
+        """The run's goal plug-in on `victim`: its photo_verdict judges the photos."""
+        config = from_dict(RunConfig, {"goal": self.goal, "target_classes": list(self.target_classes),
+                                       "goal_class": self.goal_class})
+        return registry.get("goal", self.goal)(victim, config)
 
     def mm_to_pixels(self) -> np.ndarray:
         """3x3: artifact mm -> pixel centres of the digital image (edge of pixel 0 at -0.5)."""
@@ -91,11 +97,6 @@ class RunArtifact:
         """3x3: an export's millimetres -> the artifact frame. Prints of one artifact differ only in scale (export
         keeps the aspect ratio), so one frame serves them all and rectification never needs to know which."""
         return np.diag([self.size_mm[0] / export.size_mm[0], self.size_mm[1] / export.size_mm[1], 1.0])
-
-
-def refuse_classifier(what: str) -> UserError:
-    return UserError(f"photo scoring is for detector runs: {what}, and a photo is judged by the boxes a detector "
-                     f"draws (`patchgen eval` evaluates classifier artifacts)")
 
 
 def choose_exports(run_dir: Path, export: str | None) -> tuple:
@@ -119,11 +120,13 @@ def choose_exports(run_dir: Path, export: str | None) -> tuple:
 
 
 def _check_attack(goal, target_classes, goal_class, where: str) -> None:
-    """The attack a sidecar records, as capture reads it: a detector goal, the target classes as a list, the goal
-    class where the goal needs one. A UserError naming `where` and the key otherwise."""
-    if goal not in DETECTOR_GOALS:
-        raise UserError(f"{where}: goal {goal!r} is not one of {', '.join(DETECTOR_GOALS)}")
-    if not isinstance(target_classes, list) or not target_classes or \
+    """The attack a sidecar records, as capture reads it: a goal, the target classes as a list (of one name at
+    least for a detector's goal: a classifier's record none), the goal class where the goal needs one. A UserError
+    naming `where` and the key otherwise."""
+    if goal not in registry.PLUGINS["goal"]:
+        raise UserError(f"{where}: goal {goal!r} is not one of {', '.join(registry.PLUGINS['goal'])}")
+    detector = registry.PLUGINS["goal"][goal].family == "detector"
+    if not isinstance(target_classes, list) or (detector and not target_classes) or \
             not all(isinstance(name, str) and name for name in target_classes):
         raise UserError(f"{where}: target_classes must be a list of class names, got {target_classes!r}")
     if not isinstance(goal_class, str) or (registry.PLUGINS["goal"][goal].needs_class and not goal_class):
@@ -140,8 +143,6 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
                if key not in sidecar]
     if missing:
         raise UserError(f"{where} has no {', '.join(missing)}: not an artifact sidecar `patchgen train` wrote")
-    if sidecar["family"] == "classifier":
-        raise refuse_classifier(f"{run_dir} attacks a classifier (goal {sidecar['goal']!r})")
     _check_attack(sidecar["goal"], sidecar["target_classes"], sidecar["goal_class"], where)
     rgba = read_image(require_file(run_dir / run_files.ARTIFACT_PNG, "artifact image"), keep_alpha=True)
     attack = dict(victim=sidecar["victim"] or None, goal=sidecar["goal"], goal_class=sidecar["goal_class"],
@@ -178,8 +179,6 @@ def _size_pair(value, where: str):
 def attack_config(victim: str, assignments=()) -> RunConfig:
     """--victim and --set for a published artifact, checked as a run's config is (the goal against the victim's
     family, a goal_class where the goal needs one, types); only ATTACK_KEYS may be set."""
-    if family_of(victim) != "detector":
-        raise refuse_classifier(f"--victim {victim} is a classifier")
     data = {"victim": victim}
     for assignment in assignments:
         apply_override(data, assignment)
@@ -188,15 +187,15 @@ def attack_config(victim: str, assignments=()) -> RunConfig:
         raise UserError(f"--set {other[0]}: photos of a published artifact take only {', '.join(ATTACK_KEYS)} "
                         f"(what the attack is for; where the artifact sits, the photos show)")
     config = from_dict(RunConfig, data)
-    check_choices(config, "detector")
+    check_choices(config, family_of(victim) or "detector", goal_given="goal" in data)
     return config
 
 
 def published_artifact(image, victim: str, assignments=(), size: str | None = None) -> RunArtifact:
     """A published patch (a peer's PNG, an image from another tool) as the artifact the photos show, read as
-    `patchgen eval --artifact` reads it; the attack from --victim and --set (default: vanish person), its printed
-    size from `size` as export takes it (8cm, 30x20cm). Without a size the photos still say where it is and how
-    its colours came back (by its features; it has no markers), at 1 mm per pixel."""
+    `patchgen eval --artifact` reads it; the attack from --victim and --set (a detector's default: vanish person),
+    its printed size from `size` as export takes it (8cm, 30x20cm). Without a size the photos still say where it
+    is and how its colours came back (by its features; it has no markers), at 1 mm per pixel."""
     from patchgen.artifacts import artifact_from_image
 
     config = attack_config(victim, assignments)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from capture.annotate import annotate
 from capture.frames import FrameSource
-from capture.media import shrink
 from patchgen.atomic import atomic_save
 from patchgen.errors import UserError
 
@@ -54,25 +55,32 @@ def frame_row(index: int, fps: float | None, score) -> dict:
     cf = score.counterfactual_verdict
     return {"frame": index, "time_s": round(index / fps, 3) if fps else None,
             "located": score.location is not None,
-            "method": score.location.method if score.location else "",
+            "method": score.location.method if score.location else "", "top1": score.verdict.top1,
             "target_score": round(score.verdict.target_score, 4), "outcome": score.verdict.outcome,
-            "worked": score.verdict.worked,
+            "worked": score.verdict.worked, "counterfactual_top1": cf.top1 if cf else None,
             "counterfactual_target_score": round(cf.target_score, 4) if cf else None,
             "counterfactual_worked": cf.worked if cf else None,
             "delta_e_mean": (score.colour or {}).get("delta_e_mean")}
 
 
 def score_video(path, scorer, stride: int = 1, annotated_path=None, max_frames: int | None = None,
-                on_event=None) -> VideoScore:
-    """Every `stride`-th frame through `scorer`; an annotated copy (MJPG AVI) written if `annotated_path`."""
+                on_event=None, progress: bool = True) -> VideoScore:
+    """Every `stride`-th frame through `scorer`; an annotated copy (MJPG AVI) written if `annotated_path`;
+    `progress`: a bar of the frames scored out of those the file says it holds."""
     source = FrameSource(path, on_event=on_event).open()
     result = VideoScore(path=str(path), fps=source.fps, expected_frames=source.expected_frames)
     names, class_ids, conf = scorer.victim.names, scorer.class_ids, scorer.conf
+    total = None if source.expected_frames is None else -(-source.expected_frames // stride)
+    if max_frames:
+        total = max_frames if total is None else min(total, max_frames)
 
     def run(writer_path=None):
         writer, previous = None, None
+        bar = tqdm(total=total, desc=str(path), unit="frame", disable=not progress, file=sys.stderr,
+                   dynamic_ncols=True)
         try:
             for index, rgb in source.frames(stride=stride):
+                bar.update()
                 try:
                     # Where the artifact was in the last frame is tried first (then found afresh if not there).
                     previous = scorer.locate(rgb, hint=previous)
@@ -84,8 +92,8 @@ def score_video(path, scorer, stride: int = 1, annotated_path=None, max_frames: 
                     continue
                 result.rows.append(frame_row(index, source.fps, score))
                 if writer_path is not None:
-                    frame = shrink(annotate(rgb, score, names, class_ids, conf, title=f"frame {index}"),
-                                   ANNOTATED_MAX_SIDE)
+                    frame = annotate(rgb, score, names, class_ids, conf, title=f"frame {index}",
+                                     max_side=ANNOTATED_MAX_SIDE)
                     if writer is None:
                         fps = (source.fps or 25.0) / max(1, stride)
                         writer = cv2.VideoWriter(str(writer_path), cv2.VideoWriter_fourcc(*"MJPG"), fps,
@@ -94,6 +102,7 @@ def score_video(path, scorer, stride: int = 1, annotated_path=None, max_frames: 
                 if max_frames and len(result.rows) >= max_frames:
                     break
         finally:
+            bar.close()
             if writer is not None:
                 writer.release()
             source.close()

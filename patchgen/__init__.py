@@ -15,3 +15,15 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 os.environ.setdefault("YOLO_VERBOSE", "false")
 
 __version__ = "0.1.0"
+
+# The Python API (patchgen/api.py) loads on first use: `import patchgen` stays free of torch, as the commands'
+# config checks need it to be (a config error is one line before torch loads).
+_API = ("train", "evaluate", "load", "Run", "LoadedArtifact")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from patchgen import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'patchgen' has no attribute {name!r}")

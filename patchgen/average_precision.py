@@ -2,16 +2,18 @@
 
 import numpy as np
 import torch
-import torchvision
+
+from patchgen.goals.detector_match import box_iou
+from patchgen.goals.thresholds import FOUND_CONF, FOUND_IOU
 
 
-def match(detections: list[np.ndarray], references: list[np.ndarray], iou: float = 0.5):
+def match(detections: list[np.ndarray], references: list[np.ndarray], iou: float = FOUND_IOU):
     """Greedy matching, highest score first. Returns (scores, is_true_positive, number of references)."""
     scores, hits = [], []
     for dets, refs in zip(detections, references):
         dets = dets[np.argsort(-dets[:, 4])] if len(dets) else dets
         used = np.zeros(len(refs), bool)
-        overlaps = (torchvision.ops.box_iou(torch.as_tensor(dets[:, :4]), torch.as_tensor(refs[:, :4])).numpy()
+        overlaps = (box_iou(torch.as_tensor(dets[None, :, :4]), torch.as_tensor(refs[None, :, :4]))[0].numpy()
                     if len(dets) and len(refs) else np.zeros((len(dets), len(refs))))
         for d in range(len(dets)):
             candidates = np.where(~used & (overlaps[d] >= iou))[0] if len(refs) else []
@@ -23,7 +25,7 @@ def match(detections: list[np.ndarray], references: list[np.ndarray], iou: float
     return np.asarray(scores), np.asarray(hits, bool), sum(len(r) for r in references)
 
 
-def average_precision(detections, references, iou: float = 0.5) -> float:
+def average_precision(detections, references, iou: float = FOUND_IOU) -> float:
     """detections: per image (n,5+) x1,y1,x2,y2,score; references: per image (m,4+) boxes."""
     scores, hits, total = match(detections, references, iou)
     if total == 0:
@@ -40,7 +42,7 @@ def average_precision(detections, references, iou: float = 0.5) -> float:
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
-def recall_at(detections, references, conf: float = 0.25, iou: float = 0.5) -> float:
+def recall_at(detections, references, conf: float = FOUND_CONF, iou: float = FOUND_IOU) -> float:
     kept = [d[d[:, 4] >= conf] for d in detections]
     _, hits, total = match(kept, references, iou)
     return float(hits.sum() / total) if total else float("nan")

@@ -71,9 +71,11 @@ def evaluate_classifier(victim, scenes, artifact, placement, goal, batch=32, see
     return Evaluation(table, COLUMNS, grid, note=NOTE)
 
 
-def prediction_grid(shown: dict, names: list[str], cell: int = 160) -> np.ndarray:
+def prediction_grid(shown: dict, names: list[str], cell: int = 256) -> np.ndarray:
     """Rows: example images; columns: CLEAN / NOISE / ADV, each with its top-1 class and probability (green when
-    it is the true class, red when not)."""
+    it is the true class, red when not) and the true class beneath, in text sized to the cell (patchgen.plots)."""
+    from patchgen.plots import annotator, title
+
     rows = []
     for i in range(min(len(v) for v in shown.values())):
         cells = []
@@ -82,14 +84,17 @@ def prediction_grid(shown: dict, names: list[str], cell: int = 160) -> np.ndarra
             image = cv2.resize(pixels, (cell, cell), interpolation=cv2.INTER_NEAREST if pixels.shape[0] < cell
                                else cv2.INTER_AREA)
             top = int(probs.argmax())
-            colour = (60, 220, 60) if top == label else (255, 60, 60)
-            canvas = np.full((cell + 34, cell, 3), 255, np.uint8)
+            colour = (0, 150, 0) if top == label else (210, 30, 30)
+            title(image, condition.upper())
+            lines = (f"{names[top][:18]} {probs[top]:.2f}", f"true: {names[label][:18]}")
+            drawer = annotator(image)
+            (_, height), base = cv2.getTextSize(lines[0], 0, fontScale=drawer.sf, thickness=drawer.tf)
+            step = height + base + drawer.lw
+            canvas = np.full((cell + 2 * step + drawer.lw, cell, 3), 255, np.uint8)
             canvas[:cell] = image
-            cv2.putText(canvas, condition.upper(), (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 2)
-            cv2.putText(canvas, f"{names[top][:20]}", (4, cell + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1,
-                        cv2.LINE_AA)
-            cv2.putText(canvas, f"{probs[top]:.2f} (true: {names[label][:12]})", (4, cell + 29),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
+            for k, (text, ink) in enumerate(zip(lines, (colour, (70, 70, 70)))):
+                cv2.putText(canvas, text, (drawer.lw, cell + (k + 1) * step - base), 0, drawer.sf, ink, drawer.tf,
+                            cv2.LINE_AA)
             cells.append(canvas)
         rows.append(np.concatenate(cells, 1))
     return np.concatenate(rows, 0)

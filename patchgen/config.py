@@ -3,6 +3,7 @@ key, the value and what is allowed; every run writes its resolved config next to
 
 Torch-free on purpose: a config error is reported before torch or Ultralytics loads (seconds)."""
 
+import copy
 import dataclasses
 import os
 import typing
@@ -13,6 +14,7 @@ import yaml
 
 from patchgen import registry
 from patchgen.errors import UserError, require_file
+from patchgen.goals.thresholds import FOUND_CONF
 from patchgen.ranges import number
 from patchgen.victim_names import CLASSIFIER_FORMS, absolute_victim, classifier_meant, family_of, victim_kind
 
@@ -23,6 +25,19 @@ ADVERSARIAL = "adversarial"  # the goal's own term in loss.weights; the others a
 VANISH_SCOPES = ("image", "target")  # loss.vanish_scope: what one maximum is taken over
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes at most 64 bits
 UNORDERED_PAIRS = ("centre", "temperature")  # pairs that are not a (low, high) range: a point, a schedule
+SHIPPED = Path(__file__).parent / "configs"  # the starter configs, run by name: `patchgen train toaster`
+NOT_BY_NAME = ("demo",)  # shipped, but `patchgen demo` runs it: it supplies the demo's images and frame
+# what data.train must hold, per victim family, and where such images come from (the message for a missing one)
+DATA_LAYOUTS = {
+    "detector": "a folder of images with the target_classes in them: images/ + labels/ (YOLO .txt files, one "
+                "`class cx cy w h` line per box, the victim's class ids) or a flat folder of images (labelled by "
+                "what the clean victim finds, cached); for people, INRIA Person's images "
+                "(pascal.inrialpes.fr/data/human) or your own photos, for other classes COCO val2017 in YOLO layout",
+    "classifier": "a folder of images, one subfolder per class (its name, index or ImageNet WordNet id such as "
+                  "n04442312) or a flat folder with labels.tsv (`file<TAB>class_index`); for ImageNet victims a few "
+                  "validation images per class (e.g. github.com/EliSchwartz/imagenet-sample-images), for CIFAR-10 "
+                  "ones its test images",
+}
 
 
 @dataclass
@@ -30,7 +45,7 @@ class DataConfig:
     train: str = ""  # image folder (YOLO layout: images/ + labels/, or a flat folder)
     val: str = ""  # evaluation folder; empty: evaluate on the training folder
     labels: str = "auto"  # auto | files | pseudo (boxes from the clean victim, cached)
-    pseudo_conf: float = number(0.25, 0, 1, open_low=True)  # confidence a clean detection needs to be a label
+    pseudo_conf: float = number(FOUND_CONF, 0, 1, open_low=True)  # confidence a clean detection needs to be a label
     max_targets: int = number(6, 0)  # per image during training (largest boxes first; 0: all); evaluation uses all
     min_box_frac: float = number(0.0, 0, 1)  # drop targets whose diagonal is below this fraction of the input
     crop: int = number(0, 0, 8192)  # train on crop x crop windows, one around each target (0: whole images)
@@ -203,6 +218,8 @@ def _coerce(value, kind, key):
                 pass
         raise UserError(f"config key '{key}' must be a number, got {value!r}")
     if kind is str:
+        if isinstance(value, os.PathLike):  # a pathlib.Path from Python
+            return os.fspath(value)
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return str(value)
         raise UserError(f"config key '{key}' must be a string, got {value!r}")
@@ -241,13 +258,33 @@ def apply_override(data: dict, assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
         raise UserError(f"--set takes key=value, got {assignment!r}")
-    *parents, leaf = key.strip().split(".")
+    assign(data, key.strip(), parse_yaml(raw, f"--set {key}"))
+
+
+def assign(data: dict, key: str, value) -> None:
+    """data[a][b] = value for the dotted key `a.b`, the sections made where missing."""
+    *parents, leaf = key.split(".")
     node = data
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise UserError(f"config key '{key}': '{part}' is not a section")
-    node[leaf] = parse_yaml(raw, f"--set {key}")
+    node[leaf] = value
+
+
+def merge_values(data: dict, values: dict) -> None:
+    """values (nested dicts, or dotted keys: {'train': {'steps': 4}} or {'train.steps': 4}) over data, section
+    by section: what values leave out keeps data's value."""
+    for key, value in values.items():
+        head, _, rest = str(key).partition(".")
+        if rest:
+            key, value = head, {rest: value}
+        if isinstance(value, dict):
+            if not isinstance(data.get(key), dict):
+                data[key] = {}
+            merge_values(data[key], value)
+        else:
+            data[key] = copy.deepcopy(value)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -282,18 +319,59 @@ def parse_yaml(text: str, where: str):
         raise UserError(f"{where} is not valid YAML: {str(err).splitlines()[0]}") from None
 
 
-def load_config(path=None, overrides=(), victim=None, recorded: bool = False) -> RunConfig:
-    """victim: a victim object from the Python API (patchgen.victims.classifier_from_module(...)): it stands for
+def config_file(source) -> Path:
+    """The YAML file a config source names: a shipped config's name (no .yaml, no folder, not a file here:
+    `toaster` is patchgen/configs/toaster.yaml), else the path as given."""
+    text = str(source)
+    if text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text or Path(text).expanduser().is_file():
+        return require_file(Path(text).expanduser(), "config")
+    names = shipped_configs()
+    if text in NOT_BY_NAME:
+        raise UserError(f"the {text} config runs with `patchgen {text}`, which supplies its images; the configs "
+                        f"`patchgen train` runs by name are {', '.join(names)}")
+    if text not in names:
+        raise UserError(f"no config named {text!r}: the shipped ones are {', '.join(names)} (`patchgen configs` "
+                        f"says what each does); or give the path of a YAML file")
+    return SHIPPED / f"{text}.yaml"
+
+
+def shipped_configs() -> dict[str, str]:
+    """{name: its one-line description (the file's first comment line)} for every config run by name."""
+    described = {}
+    for path in sorted(SHIPPED.glob("*.yaml")):
+        if path.stem not in NOT_BY_NAME:
+            first = path.read_text().splitlines()[0]
+            described[path.stem] = first.lstrip("#").strip()
+    return described
+
+
+def load_config(source=None, overrides=(), values=None, victim=None, recorded: bool = False) -> RunConfig:
+    """source: a shipped config's name, a YAML file's path, a mapping (from Python) or None (every key from
+    values and overrides). values: a mapping merged over it (nested, or dotted keys), then overrides, a list of
+    "key=value" (--set); the result is checked as a YAML file is, before torch loads.
+    victim: a victim object from the Python API (patchgen.victims.classifier_from_module(...)): it stands for
     the config's victim key, which then names it, and the goal is checked against its family.
     recorded: a run's own RUN/config.yaml, read back as it was written (every key, defaults included): keys the
     run ignores are not refused there, so a run recorded before a check existed stays readable, and the files it
     names (masks, a camouflage's photo) are not read again: the run holds what it made of them."""
-    data = {}
-    if path:
-        path = require_file(path, "config")
+    if isinstance(source, dict):
+        data = copy.deepcopy(source)
+    elif isinstance(source, (str, os.PathLike)) and str(source):
+        path = config_file(source)
         data = parse_yaml(path.read_text(), f"config {path}") or {}
         if not isinstance(data, dict):
             raise UserError(f"config {path} must be a mapping of keys to values")
+        if path.parent == SHIPPED:
+            paths_beside(data, SHIPPED)
+    elif source is None or source == "":
+        data = {}
+    else:
+        raise UserError(f"a config is a shipped config's name, a YAML file's path or a dict of keys, got "
+                        f"{type(source).__name__}")
+    if values:
+        if not isinstance(values, dict):
+            raise UserError(f"config values must be a dict of keys, got {type(values).__name__}")
+        merge_values(data, values)
     for assignment in overrides:
         apply_override(data, assignment)
     if victim is not None:
@@ -304,6 +382,18 @@ def load_config(path=None, overrides=(), victim=None, recorded: bool = False) ->
     return config
 
 
+def paths_beside(data: dict, folder: Path) -> None:
+    """A shipped config's own relative paths (the glasses' frame, the camouflage's photo) mean its folder: it is
+    run by name from anywhere. Paths set over it (--set, values) still mean the folder the command runs in."""
+    config = from_dict(RunConfig, data)
+    before = flat_keys(to_dict(config))
+    make_paths_absolute(config, folder)
+    after = flat_keys(to_dict(config))
+    for key in flat_keys(data):
+        if key in after and after[key] != before[key]:
+            assign(data, key, after[key])
+
+
 def validate(config: RunConfig, family: str | None = None, given: dict | None = None) -> None:
     """given: the keys as the user wrote them (None: a run's recorded config, every key written out)."""
     if not config.victim:
@@ -312,12 +402,13 @@ def validate(config: RunConfig, family: str | None = None, given: dict | None = 
     if meant:
         raise UserError(f"config key 'victim' = {config.victim!r} is no model patchgen knows: did you mean {meant}? "
                         f"(the classifiers are {CLASSIFIER_FORMS}; anything else names a detector)")
-    if not config.data.train:
-        raise UserError("config key 'data.train' is required (a folder of images)")
     kind = victim_kind(config.victim)
     if hasattr(config.adapter, kind):
         getattr(config.adapter, kind).check(f"adapter.{kind}")
     family = family or victim_family(config)
+    if not config.data.train:
+        raise UserError(f"config key 'data.train' is required: {DATA_LAYOUTS[family]}; add it with "
+                        f"--set data.train=FOLDER (or `data: {{train: FOLDER}}` in a config file)")
     check_choices(config, family, given is None or "goal" in given)
     if config.loss.vanish_scope not in VANISH_SCOPES:
         raise UserError(f"config key 'loss.vanish_scope' must be one of {', '.join(VANISH_SCOPES)}, "
@@ -578,37 +669,37 @@ def _shown(value) -> str:
     return repr(value)
 
 
-def _absolute(path: str) -> str:
-    return os.path.abspath(os.path.expanduser(path)) if path else path
+def _absolute(path: str, folder=None) -> str:
+    return os.path.abspath(os.path.join(folder or "", os.path.expanduser(path))) if path else path
 
 
-def make_paths_absolute(config: RunConfig) -> None:
-    """Relative paths mean the folder the command runs in; the saved config must not depend on it (a later
-    `patchgen eval RUN` from elsewhere would read another folder, or none)."""
+def make_paths_absolute(config: RunConfig, folder=None) -> None:
+    """Relative paths mean the folder the command runs in (or `folder`: a shipped config's own); the saved
+    config must not depend on it (a later `patchgen eval RUN` from elsewhere would read another folder, or none)."""
     config.victim = absolute_victim(config.victim)
-    config.colour_model = _absolute(config.colour_model)
-    config.data.train = _absolute(config.data.train)
-    config.data.val = _absolute(config.data.val)
-    config.loss.palette = _absolute(config.loss.palette)
-    config.artifact.reference = _absolute(config.artifact.reference)
-    config.loss.style_image = _absolute(config.loss.style_image)
+    config.colour_model = _absolute(config.colour_model, folder)
+    config.data.train = _absolute(config.data.train, folder)
+    config.data.val = _absolute(config.data.val, folder)
+    config.loss.palette = _absolute(config.loss.palette, folder)
+    config.artifact.reference = _absolute(config.artifact.reference, folder)
+    config.loss.style_image = _absolute(config.loss.style_image, folder)
     if config.artifact.shape not in SHAPES:
-        config.artifact.shape = _absolute(config.artifact.shape)
+        config.artifact.shape = _absolute(config.artifact.shape, folder)
     for piece in config.artifact.pieces:
         if piece.shape not in SHAPES:
-            piece.shape = _absolute(piece.shape)
-    _absolute_paths(config)
+            piece.shape = _absolute(piece.shape, folder)
+    _absolute_paths(config, folder)
 
 
-def _absolute_paths(settings) -> None:
+def _absolute_paths(settings, folder=None) -> None:
     """Every field made with ranges.path, in these settings and every section within them (plug-ins' own
     settings: adapter.http.names_file, ...), made absolute."""
     for item in dataclasses.fields(settings):
         value = getattr(settings, item.name)
         if dataclasses.is_dataclass(value):
-            _absolute_paths(value)
+            _absolute_paths(value, folder)
         elif item.metadata.get("path"):
-            setattr(settings, item.name, _absolute(value))
+            setattr(settings, item.name, _absolute(value, folder))
 
 
 def to_dict(config: RunConfig) -> dict:

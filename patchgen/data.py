@@ -13,6 +13,7 @@ import torch
 
 from patchgen.atomic import atomic_write_json
 from patchgen.errors import UserError
+from patchgen.goals.thresholds import FOUND_CONF
 from patchgen.image_io import read_image
 from patchgen.letterbox import letterbox
 from patchgen.placements.on_targets import torso
@@ -214,7 +215,7 @@ def read_yolo_labels(path: Path, class_ids, width: int, height: int, counts: Lab
 
 
 def load_scenes(folder, imgsz: int, class_ids, victim=None, labels: str = "auto", max_targets: int = 0,
-                min_box_frac: float = 0.0, cache_dir=None, conf: float = 0.25, quiet: bool = False):
+                min_box_frac: float = 0.0, cache_dir=None, conf: float = FOUND_CONF, quiet: bool = False):
     """Load a folder into Scenes. labels: 'auto' (per image: its YOLO file where present, else a pseudo-label),
     'files' or 'pseudo'. Label files use the victim's class numbering; boxes of `class_ids` are targets.
     Corrupt images and bad label lines are skipped with one warning line each. max_targets keeps the largest."""

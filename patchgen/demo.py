@@ -8,6 +8,7 @@ from pathlib import Path
 
 from patchgen.config import load_config
 from patchgen.errors import UserError
+from patchgen.run_dir import REPORT
 
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 # the frame's shape: two lens rims, a bridge and temple stubs, the lenses clear; passed as an absolute path
@@ -34,6 +35,7 @@ def demo_config(images: Path, overrides=()):
 
 
 def run_demo(out, overrides=(), progress=True, export=True) -> Path:
+    """Trains and evaluates on the config's train.device (`patchgen demo --device` sets it)."""
     from patchgen.run_dir import holds_run, read_record
 
     out = Path(out)
@@ -42,10 +44,10 @@ def run_demo(out, overrides=(), progress=True, export=True) -> Path:
     resume = holds_run(out)
     if resume and (read_record(out) or {}).get("origin") != ORIGIN:
         raise UserError(f"{out} holds a run that is not a demo: choose another --out "
-                        f"(or continue it with `patchgen train CONFIG --out {out} --resume`)")
-    from patchgen.evaluate import evaluate_run
+                        f"(or continue it with `patchgen train --resume {out}`)")
+    from patchgen.run_evaluation import evaluate_run
     from patchgen.run_lock import run_lock
-    from patchgen.train import train
+    from patchgen.training import train
 
     with run_lock(out):
         images.mkdir(exist_ok=True)
@@ -54,14 +56,14 @@ def run_demo(out, overrides=(), progress=True, export=True) -> Path:
         if resume:
             print(f"demo: resuming the run in {out}", file=sys.stderr)
         train(config, out, resume=resume, progress=progress, origin=ORIGIN)
-        evaluate_run(out, progress=progress)
-        if export:
-            export_pdf(out)
-    print(f"demo: done; open {out / 'eval' / 'report.html'}", file=sys.stderr)
+        report = evaluate_run(out, progress=progress, device=config.train.device).folder / REPORT
+        pdf = export_pdf(out) if export else None
+    print(f"demo: done; open {report}" + (f", and print {pdf} at 100 % (actual size)" if pdf else ""),
+          file=sys.stderr)
     return out
 
 
-def export_pdf(run_dir: Path) -> None:
+def export_pdf(run_dir: Path) -> Path:
     from printing.export import export_run
 
-    export_run(run_dir, size=PRINT_SIZE, dpi=300, paper="A4")
+    return export_run(run_dir, size=PRINT_SIZE, dpi=300, paper="A4").pdf

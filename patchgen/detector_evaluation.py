@@ -1,8 +1,8 @@
 """Digital evaluation of a detector artifact: CLEAN / NOISE (a random patch at the same placement) / ADV, scored
 as AP@0.5 against the labels (the artifact on each label) and against the clean detector's own boxes (Thys et al.'s
 protocol: the artifact on each clean detection, so people the labels miss are patched too), recall at confidence
-0.25, and the goal's own success rate (vanish: targets not found; mislabel: found as the goal class; appear: the
-artifact detected as the goal class)."""
+FOUND_CONF (0.25), and the goal's own success rate (vanish: targets not found; mislabel: found as the goal class;
+appear: the artifact detected as the goal class)."""
 
 import sys
 
@@ -15,12 +15,12 @@ from patchgen.average_precision import average_precision, recall_at
 from patchgen.data import Scenes
 from patchgen.evaluation import CONDITIONS, Evaluation, check_batch, condition_artifacts, paste
 from patchgen.goals.detector_match import AP_CONF
+from patchgen.goals.thresholds import FOUND_CONF, FOUND_IOU
 
-CLEAN_REFERENCE_CONF = 0.25  # clean detections at or above this confidence are the 'clean' reference boxes
-RECALL_CONF = 0.25
-COLUMNS = {"ap50_labels": "AP@0.5 vs labels", "recall25": "recall@0.25 vs labels",
-           "ap50_clean": "AP@0.5 vs clean detections", "recall25_clean": "recall@0.25 vs clean detections",
-           "goal_rate": "goal success"}
+# clean detections at or above FOUND_CONF are the 'clean' reference boxes; recall counts those at or above it
+COLUMNS = {"ap50_labels": f"AP@{FOUND_IOU} vs labels", "recall25": f"recall@{FOUND_CONF} vs labels",
+           "ap50_clean": f"AP@{FOUND_IOU} vs clean detections",
+           "recall25_clean": f"recall@{FOUND_CONF} vs clean detections", "goal_rate": "goal success"}
 
 
 @torch.no_grad()
@@ -74,14 +74,14 @@ def evaluate(victim, scenes, artifact, class_ids, placement, goal=None, batch=8,
     table = {}
     clean_reference = None
     if "clean" in detections:
-        clean_reference = [d[d[:, 4] >= CLEAN_REFERENCE_CONF] for d in detections["clean"]]
+        clean_reference = [d[d[:, 4] >= FOUND_CONF] for d in detections["clean"]]
     for condition in conditions:
         dets = detections[condition]
-        row = {"ap50_labels": average_precision(dets, labels), "recall25": recall_at(dets, labels, RECALL_CONF)}
+        row = {"ap50_labels": average_precision(dets, labels), "recall25": recall_at(dets, labels)}
         if clean_reference is not None:
             on_clean = dets if condition == "clean" else detections_on_clean[condition]
             row["ap50_clean"] = average_precision(on_clean, clean_reference)
-            row["recall25_clean"] = recall_at(on_clean, clean_reference, RECALL_CONF)
+            row["recall25_clean"] = recall_at(on_clean, clean_reference)
         if goal is not None and condition != "clean":  # CLEAN has no artifact to credit
             hits = torch.cat(successes[condition])
             row["goal_rate"] = float(hits.float().mean()) if len(hits) else float("nan")
@@ -94,8 +94,8 @@ NOTE = (f"CLEAN: no artifact. NOISE: a random artifact of the same kind and shap
         f"sticker: uniform-random pixels; a texture: random values of the same grain; a camouflage: random blobs "
         f"of its palette). ADV: the trained artifact. Against labels the artifact sits on each labelled target; "
         f"against clean detections (Thys et al.'s protocol) on each clean detection at confidence >= "
-        f"{CLEAN_REFERENCE_CONF}. Goal success: vanish, the share of targets no longer found; mislabel, of targets "
-        f"found as the goal class; appear, of artifacts detected as the goal class (confidence >= 0.25).")
+        f"{FOUND_CONF}. Goal success: vanish, the share of targets no longer found; mislabel, of targets "
+        f"found as the goal class; appear, of artifacts detected as the goal class (confidence >= {FOUND_CONF}).")
 
 
 def of_classes(detections, wanted) -> list[np.ndarray]:
@@ -104,8 +104,8 @@ def of_classes(detections, wanted) -> list[np.ndarray]:
 
 
 def on_boxes(part, detections) -> Scenes:
-    """The same images with the clean detections at or above CLEAN_REFERENCE_CONF as the target boxes."""
-    refs = [torch.as_tensor(d[d[:, 4] >= CLEAN_REFERENCE_CONF, :4]) for d in detections]
+    """The same images with the clean detections at or above FOUND_CONF as the target boxes."""
+    refs = [torch.as_tensor(d[d[:, 4] >= FOUND_CONF, :4]) for d in detections]
     slots = max(1, max(len(r) for r in refs))
     boxes = torch.zeros(len(refs), slots, 4, device=part.images.device)
     mask = torch.zeros(len(refs), slots, dtype=torch.bool, device=part.images.device)
@@ -115,7 +115,7 @@ def on_boxes(part, detections) -> Scenes:
     return Scenes(part.images, boxes, mask, part.names)
 
 
-def detection_grid(shown: dict, detections: dict, names: list[str], conf: float = RECALL_CONF) -> np.ndarray:
+def detection_grid(shown: dict, detections: dict, names: list[str], conf: float = FOUND_CONF) -> np.ndarray:
     """Rows: example images; columns: CLEAN / NOISE / ADV with the victim's boxes drawn (RGB uint8)."""
     rows = []
     for i in range(min(len(v) for v in shown.values())):

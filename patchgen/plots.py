@@ -1,5 +1,5 @@
-"""Plots people would rather look at than read: the loss curve, a query run's success against its queries and
-detection grids (PNG, written atomically)."""
+"""Plots people would rather look at than read: the loss curve, a query run's success against its queries, and the
+labels drawn on grid tiles and photos (PNG, written atomically)."""
 
 import matplotlib
 
@@ -39,3 +39,23 @@ def success_against_queries(metrics: list[dict]) -> bytes:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def annotator(tile):
+    """Ultralytics' Annotator, drawing in place on an RGB uint8 tile (colours RGB too), with lines and label text
+    sized to the tile: text about 4.5 % of its height (15 px at least), readable once a grid of such tiles is
+    shrunk to a page's width. box_label(box, text, colour) draws a box with its label on a filled bar."""
+    from ultralytics.utils.plotting import Annotator
+
+    return Annotator(tile, line_width=max(2, round(tile.shape[0] / 160)))
+
+
+def title(tile, text: str, colour=(255, 255, 255)) -> None:
+    """text at the tile's top-left, on a dark bar, at the annotator's size (CLEAN / NOISE / ADV, a verdict)."""
+    import cv2
+
+    drawer = annotator(tile)
+    (width, height), base = cv2.getTextSize(text, 0, fontScale=drawer.sf, thickness=drawer.tf)
+    pad = drawer.lw
+    cv2.rectangle(tile, (0, 0), (width + 2 * pad, height + base + 2 * pad), (0, 0, 0), -1)
+    cv2.putText(tile, text, (pad, pad + height), 0, drawer.sf, colour, drawer.tf, cv2.LINE_AA)

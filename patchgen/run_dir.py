@@ -11,6 +11,7 @@ the steps still to come stretches, recorded here), and how often the run logs an
 neither the old one nor the new one, so it is refused, naming the keys."""
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,10 +32,10 @@ LOSS_PLOT = "loss.png"
 EVAL = "eval"
 EXPORT = "export"
 SCORE = "score"  # photos scored by `patchgen score` (capture/)
+REPORT = "report.html"  # what eval and score write for a browser, each in its own folder
 QUERY_LOG = "queries.log"  # a query run's every answer, append-only (patchgen/queries.py)
 FREE_ON_RESUME = ("train.log_every", "train.checkpoint_every")
 UPWARD_ON_RESUME = ("train.steps", "query.budget")
-VERSIONED = ("patchgen", "torch", "ultralytics", "kornia")  # recorded in run.json with the device
 
 
 def _now() -> str:
@@ -43,16 +44,10 @@ def _now() -> str:
 
 def environment(device) -> dict:
     """Where a run (or one of its resumes) ran: the device it resolved to (not "auto") and the versions that
-    decide its numbers."""
-    from importlib.metadata import PackageNotFoundError, version
+    decide its numbers (python, patchgen, torch, ultralytics, kornia)."""
+    from patchgen.header import versions
 
-    def installed(package: str) -> str | None:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return None
-
-    return {"device": str(device), "versions": {name: installed(name) for name in VERSIONED}}
+    return {"device": str(device), "versions": versions()}
 
 
 def start_record(run_dir: Path, config: RunConfig, origin: str, device) -> None:
@@ -113,7 +108,27 @@ def unfinished(run_dir) -> str:
         return f"{run_dir} is still training ({at}, pid {pid}): its artifact is written when training ends; wait " \
                f"for it"
     return f"{run_dir} stopped before the end of its training ({at}) and has no artifact yet: finish it with " \
-           f"`patchgen train CONFIG --resume --out {run_dir}`"
+           f"`patchgen train --resume {run_dir}`"
+
+
+def new_folder(run_dir, name: str) -> Path:
+    """RUN/name, else RUN/name-2, RUN/name-3, ...: the first that does not exist yet, so each evaluation (EVAL)
+    or scoring (SCORE) keeps its own folder beside the earlier ones instead of replacing them."""
+    folder, number = Path(run_dir) / name, 1
+    while folder.exists():
+        number += 1
+        folder = Path(run_dir) / f"{name}-{number}"
+    return folder
+
+
+def result_folders(run_dir) -> list[Path]:
+    """RUN/eval, RUN/eval-2, ..., RUN/score, RUN/score-2, ... that hold a report, in that order."""
+    found = []
+    for path in Path(run_dir).iterdir():
+        match = re.fullmatch(rf"({EVAL}|{SCORE})(?:-(\d+))?", path.name)
+        if match and (path / REPORT).is_file():
+            found.append(((match[1] != EVAL, int(match[2] or 1)), path))
+    return [path for _, path in sorted(found)]
 
 
 def holds_run(run_dir) -> bool:

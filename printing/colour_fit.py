@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from skimage.color import deltaE_ciede2000, rgb2lab
 
-from printing.colour_difference import delta_e2000_rgb
 from printing.colour_model import ColourModel, monomial_exponents
 
 # (name, kind, degree or lattice size, regulariser)
@@ -101,10 +101,16 @@ def fit_kind(digital: np.ndarray, captured: np.ndarray, kind: str, size: int, re
     return ColourModel("lut", lut, degree=size)
 
 
+def delta_e2000_rgb(rgb1: np.ndarray, rgb2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 between (N,3) sRGB colours, each clipped to [0,1] first: a model may predict a colour no print
+    can have, and it is scored as the nearest one that can be."""
+    return deltaE_ciede2000(rgb2lab(np.clip(rgb1, 0, 1)), rgb2lab(np.clip(rgb2, 0, 1)))
+
+
 def mean_de2000(model: ColourModel, digital: np.ndarray, captured: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         pred = model.map_colours(torch.tensor(digital, dtype=torch.float32))
-    return delta_e2000_rgb(pred, torch.tensor(captured, dtype=torch.float32)).numpy()
+    return delta_e2000_rgb(pred.double().numpy(), np.asarray(captured, np.float64))
 
 
 def _folds(n: int, k: int) -> list[np.ndarray]:
@@ -131,7 +137,7 @@ def fit_colour_model(digital: np.ndarray, captured: np.ndarray, heldout: np.ndar
     _, kind, size, reg = next(c for c in candidates if c[0] == chosen)
     model = fit_kind(fx, fy, kind, size, reg)
     held = mean_de2000(model, hx, hy)
-    identity = delta_e2000_rgb(torch.tensor(hx, dtype=torch.float32), torch.tensor(hy, dtype=torch.float32)).numpy()
+    identity = delta_e2000_rgb(hx, hy)
     report = FitReport(model, chosen, cv, float(held.mean()), float(held.max()),
                        float(mean_de2000(model, fx, fy).mean()), float(identity.mean()))
     model.info.update({"chosen": chosen, "cv_de2000": cv, "heldout_de2000_mean": report.heldout_de2000_mean,

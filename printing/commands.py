@@ -37,21 +37,23 @@ def add_commands(subparsers) -> None:
     cal = subparsers.add_parser("calibrate", help="measure your printer: chart, colour model, palette")
     actions = cal.add_subparsers(dest="action", required=True)
     chart = actions.add_parser("chart", help="write the calibration chart PDF (and its .json)")
-    chart.add_argument("--out", default="calibration_chart.pdf")
-    chart.add_argument("--paper", default="A4")
+    chart.add_argument("--out", default="calibration_chart.pdf",
+                       help="the chart PDF (default calibration_chart.pdf); its patch layout goes beside it as .json")
+    chart.add_argument("--paper", default="A4", help="A4 (default), A3, A5, A2, Letter, Legal, Tabloid")
     chart.set_defaults(func=run_chart)
 
     fit = actions.add_parser("fit", help="fit a colour model from a photo of the printed chart")
-    fit.add_argument("photo")
+    fit.add_argument("photo", help="a photo of the printed chart, all four markers in view")
     fit.add_argument("--chart", help="the chart's .json (default: the built-in chart)")
     fit.add_argument("--out", default="colour_model.json", help=".json or .safetensors (default colour_model.json)")
     fit.set_defaults(func=run_fit)
 
     pal = actions.add_parser("palette", help="build a printable-colour palette from a photo of the printed chart")
-    pal.add_argument("photo")
+    pal.add_argument("photo", help="a photo of the printed chart, all four markers in view")
     pal.add_argument("--chart", help="the chart's .json (default: the built-in chart)")
     pal.add_argument("--colours", type=int, default=30, help="palette size (default 30)")
-    pal.add_argument("--out", default="palette.txt")
+    pal.add_argument("--out", default="palette.txt",
+                     help="the palette file (default palette.txt): one colour per line, r g b in 0-1")
     pal.set_defaults(func=run_palette)
 
 

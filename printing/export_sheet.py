@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from printing.markers import marker_layout
-from printing.sheet import Raster, Sheet, Text, crop_marks, marker_rects, scale_bar
+from printing.sheet import FONT, Raster, Sheet, Text, crop_marks, marker_rects, scale_bar, text_width
 
 def marker_geometry(width_mm: float, height_mm: float) -> tuple[float, float]:
     """(side, gap) in mm: markers grow with the artifact (to be seen from further away) within 12-40 mm; the gap
@@ -17,22 +17,39 @@ def marker_geometry(width_mm: float, height_mm: float) -> tuple[float, float]:
 
 
 CAPTION_MM = 2.8
-CHAR_WIDTH_EM = 0.55  # Helvetica's average advance is ~0.5 em: a slight overestimate never overflows
 
 
 def wrap_caption(parts: list[str], width_mm: float, size: float = CAPTION_MM) -> list[str]:
-    """Join caption parts with ' | ' into lines no wider than `width_mm` (a part longer than that is cut)."""
-    max_chars = max(20, int(width_mm / (CHAR_WIDTH_EM * size)))
+    """Join caption parts with ' | ' into lines no wider than `width_mm`, measured in the PDF's font; a part wider
+    than a line goes on lines of its own, split between words (reportlab's simpleSplit), a word wider than a line
+    between characters. Nothing is cut: the caption is the print's record."""
+    from reportlab.lib.utils import simpleSplit
+
+    def fits(text: str) -> bool:
+        return text_width(text, size) <= width_mm
+
     lines, line = [], ""
     for part in parts:
-        part = part if len(part) <= max_chars else part[: max_chars - 3] + "..."
         candidate = f"{line} | {part}" if line else part
-        if len(candidate) <= max_chars:
+        if fits(candidate):
             line = candidate
-        else:
-            lines.append(line)
-            line = part
+            continue
+        lines += [line] if line else []
+        pieces = [piece for words in simpleSplit(part, FONT, size, width_mm)
+                  for piece in by_characters(words, fits)]
+        lines += pieces[:-1]
+        line = pieces[-1] if pieces else ""
     return lines + ([line] if line else [])
+
+
+def by_characters(text: str, fits) -> list[str]:
+    """text as the longest runs of characters that fit (itself when it fits whole)."""
+    pieces = []
+    while len(text) > 1 and not fits(text):
+        cut = next((n for n in range(len(text) - 1, 1, -1) if fits(text[:n])), 1)
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return pieces + [text]
 
 
 def build_export_sheet(rgb: np.ndarray, width_mm: float, height_mm: float, caption,

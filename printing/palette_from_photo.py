@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 
 import numpy as np
-import torch
+from skimage.color import deltaE_ciede2000, rgb2lab
 
 from patchgen.atomic import atomic_write_text
 from patchgen.errors import UserError
 from patchgen.image_io import read_image
-from printing.colour_difference import delta_e2000, rgb_to_lab
 
 PHOTO_PX = 128  # a reference photo is read at this size: its colours, not its detail, make the palette
 DISTINCT_DE2000 = 1.0  # two colours closer than this (CIEDE2000 1: a just-noticeable difference) are one colour
@@ -25,7 +24,7 @@ DISTINCT_DE2000 = 1.0  # two colours closer than this (CIEDE2000 1: a just-notic
 def reference_palette(path, colours: int) -> np.ndarray:
     """(colours,3) RGB in [0,1] that occur in the photo at path, picked by k-means in CIELAB (cluster medoids); a
     UserError when the photo has fewer distinct colours than that (a palette of duplicates would be trained and
-    printed). It needs torch but no model: the config check calls it before any model loads."""
+    printed). It needs no torch and no model: the config check calls it before either loads."""
     import cv2
 
     rgb = read_image(path)
@@ -45,9 +44,9 @@ def reference_palette(path, colours: int) -> np.ndarray:
 
 def distinct_colours(colours: np.ndarray) -> int:
     """How many of these (N,3) RGB colours in [0,1] are at least DISTINCT_DE2000 from every one kept before."""
-    kept: list[torch.Tensor] = []
-    for lab in rgb_to_lab(torch.tensor(colours, dtype=torch.float32)):
-        if not kept or float(delta_e2000(lab[None], torch.stack(kept)).min()) >= DISTINCT_DE2000:
+    kept: list[np.ndarray] = []
+    for lab in rgb2lab(np.asarray(colours, np.float64)):
+        if not kept or float(deltaE_ciede2000(lab[None], np.stack(kept)).min()) >= DISTINCT_DE2000:
             kept.append(lab)
     return len(kept)
 
@@ -60,7 +59,7 @@ def palette_from_colours(colours: np.ndarray, k: int = 30, seed: int = 0, attemp
     colours = np.asarray(colours, dtype=np.float64)
     if not 1 <= k <= len(colours):
         raise ValueError(f"cannot pick {k} palette colours from {len(colours)} measured ones")
-    lab = rgb_to_lab(torch.tensor(colours, dtype=torch.float32)).numpy()
+    lab = rgb2lab(colours).astype(np.float32)  # cv2.kmeans takes float32
     cv2.setRNGSeed(seed)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
     _, assign, centres = cv2.kmeans(lab, k, None, criteria, attempts, cv2.KMEANS_PP_CENTERS)

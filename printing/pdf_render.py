@@ -10,7 +10,7 @@ from reportlab.pdfgen import canvas as pdf_canvas
 
 from patchgen.atomic import atomic_write_bytes
 from printing.physical_size import mm_to_pt
-from printing.sheet import Circle, Line, Raster, Rect, Sheet, Text
+from printing.sheet import FONT, Circle, Line, Raster, Rect, Sheet, Text
 from printing.tiling import PageLayout, Tile
 
 
@@ -32,7 +32,7 @@ def _draw_item(c, it, to_pt) -> None:
         c.circle(*to_pt(it.cx, it.cy), mm_to_pt(it.r), stroke=1, fill=0)
     elif isinstance(it, Text):
         c.setFillColorRGB(0, 0, 0)
-        c.setFont("Helvetica", mm_to_pt(it.size))
+        c.setFont(FONT, mm_to_pt(it.size))
         draw = c.drawCentredString if it.anchor == "middle" else c.drawString
         draw(*to_pt(it.x, it.y), it.text)
 

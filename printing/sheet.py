@@ -13,6 +13,16 @@ import numpy as np
 
 from printing.markers import MARKER_CELLS, draw_marker
 
+# the PDF's font; the PNG's (PIL's default, Aileron) runs ~3 % narrower, so a line that fits one fits both
+FONT = "Helvetica"
+
+
+def text_width(text: str, size: float) -> float:
+    """The text's width in mm at `size` mm, in FONT."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    return stringWidth(text, FONT, 1) * size
+
 
 @dataclass(frozen=True)
 class Raster:
@@ -79,7 +89,7 @@ class Sheet:
                 xs += [it.cx - it.r, it.cx + it.r]
                 ys += [it.cy - it.r, it.cy + it.r]
             elif isinstance(it, Text):
-                width = 0.55 * it.size * len(it.text)
+                width = text_width(it.text, it.size)
                 x0 = it.x - width / 2 if it.anchor == "middle" else it.x
                 xs += [x0, x0 + width]
                 ys += [it.y - it.size, it.y + 0.3 * it.size]

@@ -112,12 +112,10 @@ def tiling_sheet(tile: np.ndarray, repeat_mm: float, usable_mm: tuple[float, flo
 
 def palette_colours(palette: list, tile: np.ndarray) -> list[dict]:
     """Each palette colour's RGB, CIELAB (D65) and share of the tile's pixels, as the sidecar and swatch show them."""
-    import torch
-
-    from printing.colour_difference import rgb_to_lab
+    from skimage.color import rgb2lab
 
     rgb = np.asarray(palette, dtype=np.uint8)
-    lab = rgb_to_lab(torch.from_numpy(rgb.astype(np.float32) / 255)).numpy()
+    lab = rgb2lab(rgb / 255)
     pixels = tile.reshape(-1, 3)
     return [{"rgb": [int(v) for v in colour], "lab": [round(float(v), 2) for v in colour_lab],
              "share_percent": round(float((pixels == colour).all(axis=1).mean() * 100), 2)}

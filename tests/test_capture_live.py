@@ -121,7 +121,8 @@ class OnceBrokenVictim:
 
     def __init__(self, victim):
         self.victim, self.calls = victim, 0
-        self.names, self.imgsz, self.class_id = victim.names, victim.imgsz, victim.class_id
+        self.names, self.imgsz, self.class_id, self.family = victim.names, victim.imgsz, victim.class_id, victim.family
+        self.parameters, self.buffers = victim.parameters, victim.buffers
 
     def detect_rgb(self, *args, **kwargs):
         self.calls += 1

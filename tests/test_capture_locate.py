@@ -163,14 +163,19 @@ def test_run_sidecar_variants(tmp_path, shared_assets):
         (("dog",), ("person",), "mislabel person as dog")
     appear = load_run(write_run(tmp_path / "appear", patch, goal="appear", goal_class="car"))
     assert (appear.judged_classes, appear.wearer_classes, appear.attack) == (("car",), None, "appear car")
+    # A classifier's goals: targeted judged by its goal class, untargeted by the photo's true class; no wearer.
+    toaster = load_run(write_run(tmp_path / "toaster", patch, goal="targeted", goal_class="toaster"))
+    assert (toaster.judged_classes, toaster.wearer_classes, toaster.attack) == (("toaster",), None, "targeted toaster")
+    untargeted = load_run(write_run(tmp_path / "untargeted", patch, goal="untargeted", target_classes=()))
+    assert (untargeted.judged_classes, untargeted.wearer_classes, untargeted.attack) == ((), None, "untargeted")
 
     sidecar = run_files.read_sidecar(run)
     for changes, message in (
-            ({"goal": "disappear"}, "goal 'disappear' is not one of vanish, mislabel, appear"),
+            ({"goal": "disappear"}, "goal 'disappear' is not one of vanish, mislabel, appear, untargeted, targeted"),
             ({"goal": "mislabel", "goal_class": ""}, "goal 'mislabel' needs a goal_class"),
             ({"target_classes": "person"}, "target_classes must be a list of class names, got 'person'"),
             ({"physical_size_mm": 300}, "physical_size_mm must be [width, height] in mm, got 300"),
-            ({"family": "classifier"}, "photo scoring is for detector runs")):
+            ({"target_classes": []}, "target_classes must be a list of class names, got []")):
         run_files.write_sidecar(run, {**sidecar, **changes})
         with pytest.raises(UserError, match=re.escape(message)):
             load_run(run)

@@ -112,16 +112,23 @@ def test_bad_published_artifact_flags_are_one_line(scene, yolov5n_path, tmp_path
         "class 'unicorn' is not one of")
     assert one_line(capsys, [*flags, "--size", "30 bananas"]).startswith("cannot read the size '30 bananas'")
     assert one_line(capsys, [*base, peer, "--victim", "mobilenet_v2-imagenet", "--out", out]).startswith(
-        "photo scoring is for detector runs: --victim mobilenet_v2-imagenet is a classifier, and a photo is judged")
+        "config key 'goal' is not set, and its default 'vanish' is a detector goal, but mobilenet_v2-imagenet is a "
+        "classifier: choose one of its goals, e.g. --set goal=untargeted")
     assert not (tmp_path / "out").exists()
 
 
-def test_a_classifier_run_is_refused_by_score_and_live(scene, shared_assets, tmp_path, capsys):
-    patch = read_image(scene["peer"], keep_alpha=True)
-    run = write_run(tmp_path / "run", patch, victim="mobilenet_v2-imagenet", goal="untargeted")
+def test_a_published_patch_is_scored_against_a_classifier_too(scene, tmp_path, capsys):
+    """The peer patch as a classifier's untargeted patch: the photo judged by MobileNetV2's top-1, the true class
+    the one it gives with the patch painted out."""
     photo = str(scene["photos"]["print"])
-    expected = f"photo scoring is for detector runs: {run} attacks a classifier (goal 'untargeted'), and a photo"
-    assert one_line(capsys, ["score", photo, "--run", str(run)]).startswith(expected)
-    assert one_line(capsys, ["live", "--camera", photo, "--run", str(run)]).startswith(expected)
+    code, report = score(scene, tmp_path / "out", "mobilenet_v2-imagenet", "--set", "goal=untargeted")
+    assert code == 0, capsys.readouterr().err
+    record, plain = report["photos"]
+    assert plain["verdict"]["outcome"] == "inconclusive" and "give --label" in plain["verdict"]["reason"]
+    assert record["located"] and record["verdict"]["top1"] and record["counterfactual_verdict"]["top1"]
+    assert record["verdict"]["scored"] == f"true class {record['counterfactual_verdict']['top1']}"
+    capsys.readouterr()
+    run = write_run(tmp_path / "run", read_image(scene["peer"], keep_alpha=True), victim="mobilenet_v2-imagenet",
+                    goal="untargeted")
     assert one_line(capsys, ["score", photo, "--run", str(run), "--size", "8cm"]) == \
         "--set and --size describe an --artifact IMAGE; a run's sidecar and exports say both"

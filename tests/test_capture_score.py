@@ -16,8 +16,9 @@ from capture.run_artifact import load_run
 from patchgen.image_io import read_image
 from capture.synthetic import crop_sheet, frame_on_wearer, sheet_from_export, synthesize, tallest_person, \
     write_video
-from capture.verdict import judge, wearer_from_counterfactual
-from patchgen import run_dir as run_files
+from patchgen import registry, run_dir as run_files
+from patchgen.config import RunConfig, from_dict
+from patchgen.goals.photo import PhotoEvidence
 from patchgen.cli import main
 from patchgen.victims import load_victim
 
@@ -143,24 +144,53 @@ def test_missing_run_and_missing_photo_are_one_line_errors(scene, capsys, tmp_pa
     assert "--stride must be >= 1" in capsys.readouterr().err
 
 
-def test_verdict_rules():
+def goal_on(victim, name, targets=("person",), goal_class=""):
+    config = from_dict(RunConfig, {"goal": name, "target_classes": list(targets), "goal_class": goal_class})
+    return registry.get("goal", name)(victim, config)
+
+
+def square_at(x, y, half=10.0):
+    return np.array([[x - half, y - half], [x + half, y - half], [x + half, y + half], [x - half, y + half]])
+
+
+def test_verdict_rules(yolov5n_path):
+    """The detector goals' photo rules (patchgen/goals/*.py photo_verdict), on hand-made detections."""
+    victim = load_victim(str(yolov5n_path))
+    vanish, mislabel = goal_on(victim, "vanish"), goal_on(victim, "mislabel", goal_class="car")
+    appear = goal_on(victim, "appear", goal_class="car")
     person, car = 0, 2
     wearer = np.array([100, 100, 200, 400])
     dets = np.array([[102, 98, 198, 405, 0.80, person],   # the wearer, still seen
                      [300, 100, 380, 380, 0.90, person],   # somebody else
                      [110, 150, 190, 250, 0.70, car]])
-    assert not judge(dets, "vanish", person, 0.25, wearer).worked
-    assert judge(dets[1:], "vanish", person, 0.25, wearer).worked  # only the bystander is left
-    assert judge(dets[1:], "vanish", person, 0.25, wearer).target_score == 0.0
+
+    def photo(detections, **known):
+        return PhotoEvidence(np.asarray(detections, dtype=float), known.pop("counterfactual", None), (640, 480),
+                             **known)
+
+    assert not vanish.photo_verdict(photo(dets, wearer_box=wearer)).worked
+    assert vanish.photo_verdict(photo(dets[1:], wearer_box=wearer)).worked  # only the bystander is left
+    assert vanish.photo_verdict(photo(dets[1:], wearer_box=wearer)).target_score == 0.0
     weak = dets.copy()
     weak[0, 4] = 0.2  # below the threshold: the wearer counts as gone
-    assert judge(weak, "vanish", person, 0.25, wearer).worked
-    assert judge(dets, "mislabel", car, 0.25, None, artifact_centre=(150, 200)).worked
-    assert judge(dets, "appear", car, 0.25, wearer, artifact_centre=(150, 200)).rule == "artifact-centre"
-    assert not judge(dets, "appear", car, 0.25, wearer, artifact_centre=(340, 200)).worked
-    assert judge(dets, "vanish", person, 0.25).rule == "whole-photo"
+    assert vanish.photo_verdict(photo(weak, wearer_box=wearer)).worked
+    assert not vanish.photo_verdict(photo(weak, wearer_box=wearer, conf=0.1)).worked  # unless the threshold is lower
+    assert mislabel.photo_verdict(photo(dets, artifact_corners=square_at(150, 200))).worked
+    over = appear.photo_verdict(photo(dets, artifact_corners=square_at(150, 200)))
+    assert over.rule == "artifact" and over.worked and over.target_score == pytest.approx(0.7)
+    assert not appear.photo_verdict(photo(dets, artifact_corners=square_at(340, 200))).worked
+    # Not found: the whole photo, where the wanted outcome is not credited and the unwanted one stays a failure.
+    assert vanish.photo_verdict(photo(dets)).rule == "whole-photo"
+    assert vanish.photo_verdict(photo(dets)).outcome == "failed"
+    assert vanish.photo_verdict(photo(dets[2:])).outcome == "inconclusive"
     # Several target classes (a run hiding both face classes): any of them over the wearer counts.
-    assert not judge(dets[1:], "vanish", (person, car), 0.25, np.array([110, 150, 190, 250])).worked
-    assert judge(dets[1:], "vanish", (person, 5), 0.25, np.array([110, 150, 190, 250])).worked
-    assert np.allclose(wearer_from_counterfactual(dets, (150, 200), person), dets[0, :4])
-    assert wearer_from_counterfactual(dets, (500, 500), person) is None
+    both = goal_on(victim, "vanish", targets=("person", "car"))
+    assert not both.photo_verdict(photo(dets[1:], wearer_box=np.array([110, 150, 190, 250]))).worked
+    assert goal_on(victim, "vanish", targets=("person", "bus")).photo_verdict(
+        photo(dets[1:], wearer_box=np.array([110, 150, 190, 250]))).worked
+    # The wearer from the counterfactual: the most confident target there containing the artifact's centre.
+    seen = vanish.photo_verdict(photo(dets[1:], counterfactual=dets, artifact_corners=square_at(150, 200)))
+    assert seen.wearer_source == "counterfactual" and np.allclose(seen.wearer_box, dets[0, :4]) and seen.worked
+    nobody = vanish.photo_verdict(photo(dets[1:], counterfactual=dets, artifact_corners=square_at(500, 450)))
+    assert nobody.wearer_source == "none" and nobody.outcome == "inconclusive" and "nobody" in nobody.reason
+    assert vanish.photo_verdict(photo(dets, wearer_box=wearer, doubt=True)).outcome == "inconclusive"

@@ -17,8 +17,8 @@ from patchgen import run_dir
 from patchgen.class_folders import check_class_folder, load_class_images
 from patchgen.config import load_config
 from patchgen.errors import UserError
-from patchgen.evaluate import evaluate_run
-from patchgen.train import train
+from patchgen.run_evaluation import evaluate_run
+from patchgen.training import train
 from patchgen.victims import load_victim
 from test_classifier_victims import cifar_sample
 
@@ -85,9 +85,9 @@ def noise_png(path):
 def evaluate(tmp_path, victim, data, *settings):
     """`patchgen eval --artifact` in process: a random 16 px patch against victim on data; the results table."""
     config = load_config(None, [f"victim={victim}", f"data.train={data}", *settings])
-    out = tmp_path / "eval"
-    evaluate_run(None, out=out, progress=False, artifact=noise_png(tmp_path / "noise.png"), config=config)
-    return json.loads((out / "results.json").read_text())
+    written = evaluate_run(None, out=run_dir.new_folder(tmp_path, "eval"), progress=False,
+                           artifact=noise_png(tmp_path / "noise.png"), config=config)
+    return json.loads((written.folder / "results.json").read_text())
 
 
 # unreadable images: the run finishes, and --resume of a finished or a killed run works

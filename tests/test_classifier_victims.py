@@ -206,7 +206,7 @@ def test_any_module_from_the_python_api_trains_a_classifier_patch(resnet20_path,
     # lowers the goal's loss on a fixed draw.
     from patchgen import eot
     from patchgen.config import load_config
-    from patchgen.train import Setup, train
+    from patchgen.training import Setup, train
 
     network = load_victim(f"cifar_resnet20:{resnet20_path}").model
     victim = classifier_from_module(network, list(CIFAR10_NAMES), 32, mean=(0.485, 0.456, 0.406),

@@ -108,10 +108,10 @@ def test_stickers_on_a_classifier_say_what_a_classifier_takes(placement):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the message is for machines without CUDA")
 def test_cuda_without_a_gpu_is_answered_in_the_words_of_the_config():
     """(`--device` on score and live: tests/test_capture_live.py.)"""
-    from patchgen.train import resolve_device
+    from patchgen.device import resolve_device
 
     with pytest.raises(UserError) as err:
-        resolve_device("cuda:1")  # a run's config: train.device
+        resolve_device("cuda:1", "train.device")  # a run's config
     assert "train.device 'cuda:1'" in str(err.value) and "--set train.device=cpu" in str(err.value)
 
 
@@ -132,7 +132,7 @@ def test_a_batch_torchrun_cannot_split_is_one_line_from_one_rank(tmp_path, yolov
 
 
 def test_export_of_a_run_still_training_says_so(tmp_path, yolov5n_path, inria_dev):
-    from patchgen.train import train
+    from patchgen.training import train
 
     config = small_config(yolov5n_path, two_image_folder(inria_dev, tmp_path / "data"), **{"train.steps": 4,
                                                                                           "train.checkpoint_every": 2})

@@ -14,7 +14,7 @@ from safetensors import safe_open
 from patchgen.artifacts import load_artifact
 from patchgen.config import load_config
 from patchgen.optimizers.base import cosine_lr
-from patchgen.train import Setup
+from patchgen.training import Setup
 from spine_helpers import two_image_folder
 
 STEPS, BATCH = 6, 4

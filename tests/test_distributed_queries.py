@@ -13,7 +13,7 @@ from patchgen.distributed import World
 from patchgen.objective import Objective
 from patchgen.optimizers.random_search import RandomSearch
 from patchgen.queries import Account, read_log
-from patchgen.train import Setup
+from patchgen.training import Setup
 
 STEPS, BATCH = 5, 4
 

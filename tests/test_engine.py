@@ -23,7 +23,7 @@ from patchgen.errors import UserError
 from patchgen.optimizers.adam import Adam, Settings as AdamSettings
 from patchgen.placements import placement_for
 from patchgen.placements.base import Placed
-from patchgen.train import train
+from patchgen.training import train
 from spine_helpers import small_config, two_image_folder
 from test_config_and_cli import one_error_line, run_cli
 from test_config_checks import imported

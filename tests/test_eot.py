@@ -168,7 +168,7 @@ def test_the_fast_render_of_every_artifact_kind_matches_the_reference_render(kin
                                                                              inria_dev, tmp_path):
     """The training step's render (one matrix per instance, one TPS grid, each instance warped into a window
     around its placement, one gather/scatter per slot) against the plain definition, on the same params."""
-    from patchgen.train import Setup
+    from patchgen.training import Setup
 
     if kind == "camouflage":
         settings = {**settings, "artifact.reference": str(sorted((inria_dev / "images").iterdir())[1])}

@@ -9,7 +9,7 @@ import pytest
 from patchgen.artifacts import load_artifact
 from patchgen.data import load_scenes
 from patchgen.detector_evaluation import evaluate
-from patchgen.evaluate import write_report
+from patchgen.run_evaluation import write_report
 from patchgen.victims import load_victim
 from spine_helpers import on_targets, two_image_folder
 from test_config_and_cli import one_error_line, run_cli, write_config
@@ -53,7 +53,7 @@ def test_a_failure_while_rendering_leaves_the_previous_results_whole(evaluated_r
     def broken(*args):
         raise ValueError("rendering failed")
 
-    monkeypatch.setattr("patchgen.evaluate.report_page", broken)
+    monkeypatch.setattr("patchgen.run_evaluation.report_page", broken)
     with pytest.raises(ValueError):
         write_report(evaluated_run / "eval", evaluation, {"victim": "changed"})
     assert hashes(evaluated_run / "eval") == before

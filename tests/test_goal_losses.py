@@ -5,7 +5,7 @@ import pytest
 
 from patchgen.artifacts import load_artifact
 from patchgen.config import load_config
-from patchgen.train import Setup, train
+from patchgen.training import Setup, train
 from spine_helpers import two_image_folder
 from test_train import fixed_objective
 

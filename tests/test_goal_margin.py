@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from patchgen import registry
 from patchgen.errors import UserError
-from patchgen.train import Setup
+from patchgen.training import Setup
 from query_helpers import cat_patch, load
 
 

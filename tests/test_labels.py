@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from patchgen.data import load_scenes
-from patchgen.train import Setup
+from patchgen.training import Setup
 from patchgen.victims import load_victim
 from spine_helpers import small_config, two_image_folder
 from test_config_and_cli import run_cli, write_config

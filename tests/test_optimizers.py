@@ -9,7 +9,7 @@ from patchgen import eot, registry
 from patchgen.distributed import World
 from patchgen.objective import Objective
 from patchgen.queries import Account, BudgetSpent
-from patchgen.train import Setup
+from patchgen.training import Setup
 from query_helpers import cat_patch, load
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -11,7 +11,7 @@ from patchgen.artifacts import load_artifact
 from patchgen.distributed import World
 from patchgen.objective import Objective
 from patchgen.queries import Account, read_log
-from patchgen.train import Setup, train
+from patchgen.training import Setup, train
 from query_helpers import load
 
 NO_EOT = {"eot.rotation_deg": 0, "eot.scale": [1, 1], "eot.translate": 0, "eot.perspective": 0, "eot.brightness": 0,

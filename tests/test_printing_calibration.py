@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from skimage.color import deltaE_ciede2000
 
 from patchgen.cli import main
 from patchgen.errors import UserError
 from printing.chart import CHART_MARKER_IDS, chart_sheet, chart_spec
 from printing.chart_reading import read_chart
-from printing.colour_difference import delta_e2000, delta_e2000_rgb, rgb_to_lab
-from printing.colour_fit import fit_colour_model
+from printing.colour_fit import delta_e2000_rgb, fit_colour_model
 from printing.colour_model import load_colour_model
 from printing.markers import apply_homography, detect_markers, homography_from_markers
 from printing.palette import load_palette, non_printability_score
@@ -50,19 +48,6 @@ def _true_capture(rgb):
     return PrintColourDistortion()(x)[:, :, 0].T.numpy()
 
 
-def test_delta_e2000_matches_scikit_image():
-    g = torch.Generator().manual_seed(0)
-    a = torch.rand(500, 3, generator=g)
-    b = (a + 0.15 * torch.randn(500, 3, generator=g)).clamp(0, 1)
-    b[:20] = a[:20]  # identical colours
-    a[20:40] = 0.5  # neutral against near-neutral
-    lab_a, lab_b = rgb_to_lab(a).double(), rgb_to_lab(b).double()
-    ours = delta_e2000(lab_a, lab_b).numpy()
-    reference = deltaE_ciede2000(lab_a.numpy(), lab_b.numpy())
-    assert np.abs(ours - reference).max() < 1e-4
-    assert ours[:20].max() < 1e-3 and ours[40:].mean() > 5
-
-
 def test_simulated_round_trip_recovers_the_distortion(spec, printed_chart):
     photo, _ = photograph(printed_chart, seed=3, blur_sigma=1.2, noise_sigma=0.02, jpeg_quality=80)
     reading = read_chart(photo, spec)
@@ -75,9 +60,8 @@ def test_simulated_round_trip_recovers_the_distortion(spec, printed_chart):
     # Also on colours that are not on the chart at all.
     fresh = np.random.default_rng(7).random((400, 3))
     with torch.no_grad():
-        predicted = report.model.map_colours(torch.tensor(fresh, dtype=torch.float32))
-    truth = torch.tensor(_true_capture(fresh), dtype=torch.float32)
-    assert delta_e2000_rgb(predicted, truth).mean() <= 2.0
+        predicted = report.model.map_colours(torch.tensor(fresh, dtype=torch.float32)).double().numpy()
+    assert delta_e2000_rgb(predicted, _true_capture(fresh)).mean() <= 2.0
 
 
 def test_upside_down_chart_reads_the_same(spec, printed_chart):

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from patchgen.queries import HEADER, Account, read_log
 from patchgen.run_dir import read_metrics
-from patchgen.train import train
+from patchgen.training import train
 from patchgen.victims import load_victim
 from patchgen.victims.classifier import ClassifierVictim
 from query_helpers import cat_patch, load, write_yaml

@@ -153,7 +153,7 @@ def test_no_artifact_and_no_target_is_inconclusive_never_success(scene, inria_de
     assert "artifact not found and no target detected" in verdict["reason"]
     # A person seen in a photo without the artifact: nothing hid them, a failure.
     assert by_name["person_without_artifact.jpg"]["verdict"]["outcome"] == "failed"
-    assert "plain_wall.jpg: inconclusive (target score 0.00, artifact not found): artifact not found" in err
+    assert "plain_wall.jpg: inconclusive (person 0.00, artifact not found): artifact not found" in err
     rows = (out / "scores.csv").read_text().splitlines()
     assert rows[0].startswith("photo,outcome,") and rows[1].startswith("plain_wall.jpg,inconclusive,")
     assert '<span class="unknown">inconclusive</span>' in (out / "report.html").read_text()

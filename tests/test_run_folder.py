@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from patchgen.train import train
+from patchgen.training import train
 from spine_helpers import small_config, two_image_folder
 from test_config_and_cli import one_error_line, run_cli
 

@@ -76,6 +76,7 @@ def test_score_judges_at_the_runs_input_size_unless_told(scene, yolov5n_path, ca
     assert report["photos"][0]["verdict"]["target_score"] == pytest.approx(at_320, abs=1e-3)
     assert (report["summary"]["imgsz"], report["summary"]["imgsz_from"]) == (320, "the run's config")
 
+    out = scene["root"] / "score_imgsz_640"
     assert main(["score", str(plain), "--run", str(scene["run"]), "--out", str(out), "--imgsz", "640"]) == 0
     report = json.loads((out / "summary.json").read_text())
     assert (report["summary"]["imgsz"], report["summary"]["imgsz_from"]) == (640, "--imgsz")
@@ -106,19 +107,24 @@ def test_a_failed_score_leaves_the_earlier_report_byte_identical(scene, capsys):
     before = folder_state(out)
     assert {"summary.json", "scores.csv", "report.html", "photos/crop001504_print.json"} <= before.keys()
 
+    # A report is never replaced: scoring into its folder again is refused, whatever the photos.
+    assert main(["score", str(photo), "--run", str(scene["run"]), "--out", str(out)]) == 2
+    assert last_line(capsys).startswith(f"patchgen score: error: --out {out} already holds a score report")
+    assert folder_state(out) == before
+
     broken = scene["root"] / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
-    assert main(["score", str(broken), "--run", str(scene["run"]), "--out", str(out)]) == 2
+    fresh = scene["root"] / "score_fresh"
+    assert main(["score", str(broken), "--run", str(scene["run"]), "--out", str(fresh)]) == 2
     line = last_line(capsys)
-    assert folder_state(out) == before
     assert line == (f"patchgen score: error: nothing could be scored: {broken}: not a readable image; "
-                    f"{out} is as it was: fix or leave out what cannot be read")
-    assert main(["score", str(photo), str(broken), "--run", str(scene["run"]), "--out", str(out)]) == 2
+                    f"{fresh} is as it was: fix or leave out what cannot be read")
+    assert main(["score", str(photo), str(broken), "--run", str(scene["run"]), "--out", str(fresh)]) == 2
     line = last_line(capsys)
-    assert folder_state(out) == before
     assert "nothing could be scored: 1 of 2 inputs cannot be read (first: " in line
-    # Nothing of the failed commands is left beside the report either.
-    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".score_kept")) == []
+    # Nothing of the failed commands is left: no folder, nothing beside the report either.
+    assert not fresh.exists() and folder_state(out) == before
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith((".score_kept", ".score_fresh"))) == []
 
 
 def test_the_worked_rate_counts_only_photos_with_the_artifact_found(tmp_path, shared_assets, inria_dev,

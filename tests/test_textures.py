@@ -12,7 +12,7 @@ from patchgen.artifacts import load_artifact
 from patchgen.artifacts.camouflage import Camouflage, palette_from_photo
 from patchgen.artifacts.tiling import toroidal_crops, wrapped_upsample
 from patchgen.config import EOTSettings
-from patchgen.train import Setup, train
+from patchgen.training import Setup, train
 from spine_helpers import on_targets, small_config, two_image_folder
 from test_engine import config_error
 

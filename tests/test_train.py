@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from patchgen import eot
 from patchgen.artifacts import load_artifact
-from patchgen.train import Setup, train
+from patchgen.training import Setup, train
 from spine_helpers import small_config, two_image_folder
 
 

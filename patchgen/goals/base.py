@@ -9,7 +9,8 @@ class Goal:
     """loss(out, scenes, placed) -> (B,) per image, differentiable; succeeded(prediction, scenes, placed) ->
     (K,) bool per instance (a target box, an image), and judged(...) which of them a success rate counts. `out` is
     the victim's raw output (DetectorOutput or logits); `prediction` what evaluation reads (per-image detections,
-    or logits)."""
+    or logits). photo_verdict(PhotoEvidence) -> Verdict judges one photo of the printed artifact with succeeded
+    (patchgen/goals/photo.py), so that capture and evaluation share one definition of success."""
 
     def __init__(self, victim, config):
         self.victim = victim
@@ -23,6 +24,9 @@ class Goal:
         raise NotImplementedError
 
     def succeeded(self, prediction, scenes, placed) -> torch.Tensor:
+        raise NotImplementedError
+
+    def photo_verdict(self, photo):
         raise NotImplementedError
 
     def judged(self, clean_prediction, scenes, placed) -> torch.Tensor:

@@ -3,8 +3,9 @@
 import torch
 
 from patchgen.goals.base import Goal
-from patchgen.goals.detector_match import (FOUND_IOU, best_over, class_confidence, found_class, mean_over_boxes,
-                                           near_boxes)
+from patchgen.goals.detector_match import (best_over, class_confidence, found_class, mean_over_boxes, near_boxes,
+                                           wearer_verdict)
+from patchgen.goals.thresholds import FOUND_CONF, FOUND_IOU
 
 
 class Mislabel(Goal):
@@ -18,6 +19,13 @@ class Mislabel(Goal):
         fitting = near_boxes(out, scenes.boxes, scenes.mask, FOUND_IOU)
         return mean_over_boxes(target - best_over(class_confidence(out, goal), fitting), scenes.mask)
 
-    def succeeded(self, detections, scenes, placed):
+    def succeeded(self, detections, scenes, placed, conf=FOUND_CONF):
         """Per target box: its most confident matching detection is of goal_class."""
-        return found_class(detections, scenes.boxes, scenes.mask) == self.goal_id
+        return found_class(detections, scenes.boxes, scenes.mask, conf) == self.goal_id
+
+    def photo_verdict(self, photo):
+        """The wearer is found as goal_class (detector_match.wearer_verdict); a goal-class object in a photo
+        without the artifact found is no mislabel: what would have caused it is not in view."""
+        goal = torch.tensor([self.goal_id])
+        return wearer_verdict(self, photo, goal, False,
+                              "artifact not found: a goal-class detection cannot be credited to the attack")

@@ -2,9 +2,11 @@
 images the victim did not already call goal_class without the artifact (Goal.judged); images labelled goal_class
 are left out when the data loads (families/classifier.py)."""
 
+import torch
 import torch.nn.functional as F
 
 from patchgen.goals.base import Goal
+from patchgen.goals.photo import verdict
 
 
 class Targeted(Goal):
@@ -23,3 +25,18 @@ class Targeted(Goal):
 
     def succeeded(self, logits, scenes, placed):
         return logits.argmax(1) == self.goal_id
+
+    def photo_verdict(self, photo):
+        """`succeeded` on the photo's probabilities: its top-1 is goal_class. Not credited where the artifact was
+        not found, nor where the counterfactual (artifact painted out) is goal_class already (Goal.judged)."""
+        probs = photo.prediction
+        worked = bool(self.succeeded(torch.as_tensor(probs)[None], None, None)[0])
+        if photo.counterfactual is None:
+            rule, not_credited = "whole-photo", "artifact not found: a goal-class top-1 cannot be credited to it"
+        else:
+            judged = bool(self.judged(torch.as_tensor(photo.counterfactual)[None], None, None)[0])
+            rule = "counterfactual-label"
+            not_credited = None if judged else "goal class even with the artifact painted out: not its doing"
+        top = int(probs.argmax())
+        return verdict(worked, probs[self.goal_id], rule, photo, not_credited, scored=self.victim.names[self.goal_id],
+                       top1=self.victim.names[top], top1_score=float(probs[top]))

@@ -2,7 +2,8 @@
 
 from patchgen.goals.base import Goal
 from patchgen.goals.detector_match import (AP_CONF, best_over, class_confidence, found_class, mean_over_boxes,
-                                           near_boxes, of_classes)
+                                           near_boxes, of_classes, wearer_verdict)
+from patchgen.goals.thresholds import FOUND_CONF
 
 
 class Vanish(Goal):
@@ -20,6 +21,12 @@ class Vanish(Goal):
         weight = self.config.loss.vanish_log
         return best + weight * best.clamp(min=AP_CONF).log() if weight else best
 
-    def succeeded(self, detections, scenes, placed):
+    def succeeded(self, detections, scenes, placed, conf=FOUND_CONF):
         """Per target box: no detection of a target class matches it."""
-        return found_class(of_classes(detections, self.target_index), scenes.boxes, scenes.mask) < 0
+        return found_class(of_classes(detections, self.target_index), scenes.boxes, scenes.mask, conf) < 0
+
+    def photo_verdict(self, photo):
+        """The wearer is not found (detector_match.wearer_verdict); with nobody seen where the artifact was not
+        found, there may have been no one to hide."""
+        return wearer_verdict(self, photo, self.target_index, True,
+                              "artifact not found and no target detected: nothing shows there was anyone to hide")

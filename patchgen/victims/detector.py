@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torchvision
 
+from patchgen.goals.thresholds import FOUND_CONF
 from patchgen.victims.class_names import ClassNames
 
 QUERY_CONF = 0.001  # the lowest score a detector's answer to a query keeps: the AP's floor (detector_match.AP_CONF)
@@ -60,7 +61,7 @@ class DetectorVictim(ClassNames, torch.nn.Module):
         self.name = name
 
     @torch.no_grad()
-    def detect(self, images01: torch.Tensor, conf: float = 0.25, iou: float = NMS_IOU, max_det: int = MAX_DET):
+    def detect(self, images01: torch.Tensor, conf: float = FOUND_CONF, iou: float = NMS_IOU, max_det: int = MAX_DET):
         """Boxes after NMS: a list (one per image) of (n,6) tensors x1,y1,x2,y2,score,class in input pixels."""
         return after_nms(self(images01), conf, iou, max_det)
 
@@ -69,7 +70,7 @@ class DetectorVictim(ClassNames, torch.nn.Module):
         return self.detect(images01, conf=QUERY_CONF)
 
     @torch.no_grad()
-    def detect_rgb(self, rgb: np.ndarray, conf: float = 0.25, imgsz: int | None = None, iou: float = 0.45):
+    def detect_rgb(self, rgb: np.ndarray, conf: float = FOUND_CONF, imgsz: int | None = None, iou: float = NMS_IOU):
         """Detections on a photo of any size (uint8 HxWx3 RGB), boxes in that photo's own pixels."""
         from patchgen.letterbox import letterbox
 

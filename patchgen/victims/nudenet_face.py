@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from patchgen.errors import UserError
 from patchgen.victims.ultralytics_detector import UltralyticsDetector
 
 NAMES = [
@@ -17,9 +18,15 @@ FACE_CLASSES = (1, 12)
 
 
 def onnx_path() -> Path:
-    import nudenet
+    """NudeNet's 320n.onnx, from the nudenet package (installed with --no-deps, see README), found without
+    importing it: its __init__ loads onnxruntime and OpenCV."""
+    import importlib.util
 
-    return Path(nudenet.__file__).parent / "320n.onnx"
+    spec = importlib.util.find_spec("nudenet")
+    if spec is None:
+        raise UserError("nudenet-320n needs the nudenet package for its weights: "
+                        "pip install --no-deps nudenet==3.4.2 (--no-deps: it names a second OpenCV wheel)")
+    return Path(spec.submodule_search_locations[0]) / "320n.onnx"
 
 
 def load_nudenet_face(name: str = "nudenet-320n") -> UltralyticsDetector:

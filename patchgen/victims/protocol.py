@@ -14,6 +14,7 @@ Images are (B,3,imgsz,imgsz) float in [0,1] on the victim's device. A query-only
 
 import torch
 
+from patchgen.goals.thresholds import FOUND_CONF
 from patchgen.victims.class_names import ClassNames
 from patchgen.victims.detector import DetectorOutput
 
@@ -50,7 +51,7 @@ class QueryOnly(ClassNames, torch.nn.Module):
         return probs.argmax(dim=-1), probs
 
     @torch.no_grad()
-    def detect(self, images01: torch.Tensor, conf: float = 0.25, iou: float = 0.45, max_det: int = 300):
+    def detect(self, images01: torch.Tensor, conf: float = FOUND_CONF, iou: float = 0.45, max_det: int = 300):
         """Detectors: the answer's detections at or above conf (the model's own NMS already ran)."""
         return [d[d[:, 4] >= conf][:max_det] for d in self.query(images01)]
 

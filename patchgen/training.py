@@ -13,26 +13,14 @@ from patchgen.distributed import World, rank_seed, world as this_world
 from patchgen.checkpoint import load_checkpoint, save_checkpoint
 from patchgen.config import (ADVERSARIAL, RunConfig, check_batch_split, placement_kind, query_access,
                              victim_family)
+from patchgen.device import resolve_device
+from patchgen.header import describe_goal, print_header
 from patchgen.objective import Objective
 from patchgen.queries import Account, BudgetSpent
 from patchgen.errors import UserError, require_file
 from patchgen.placements import placement_for
 from patchgen.run_lock import run_lock
 from patchgen.victims import load_victim
-
-
-def resolve_device(name: str, key: str = "train.device") -> torch.device:
-    """key: how the user chose it, so the message names that: a config key, or a flag (`--device`)."""
-    setting = f"{key} cpu" if key.startswith("--") else f"--set {key}=cpu (or `device: cpu` under train:)"
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"{key} {name!r} asks for a CUDA GPU, but torch sees none on this machine: use {setting}, "
-                        f"or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"{key} {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
 
 
 def load_colour_model_for(config: RunConfig, device):
@@ -64,7 +52,7 @@ class Setup:
         self.config = config
         check_batch_split(config, ranks)
         self.local_batch = config.train.batch // ranks
-        self.device = device or resolve_device(config.train.device)
+        self.device = device or resolve_device(config.train.device, "train.device")
         family = victim.family if victim is not None else victim_family(config)
         registry.get("family", family).check_folder(config.data.train)  # its layout, before seconds of model loading
         self.victim = load_victim(victim if victim is not None else config.victim, self.device, config.imgsz or None,
@@ -153,7 +141,8 @@ def train(config: RunConfig, run_dir, resume: bool = False, progress: bool = Tru
     run_dir = Path(run_dir)
     world = this_world()
     with run_lock(run_dir) if world.main else nullcontext():
-        setup, optimizer, objective, start = begin(config, run_dir, resume, origin, victim, world)
+        setup, optimizer, objective, start = begin(config, run_dir, resume, origin, victim, world,
+                                                   announce=progress and world.main)
         done = run_steps(setup, optimizer, objective, run_dir, start, progress and world.main, stop_after, world)
         if done is not None and world.main:
             finish(run_dir, setup, done, objective.account)
@@ -161,13 +150,16 @@ def train(config: RunConfig, run_dir, resume: bool = False, progress: bool = Tru
     return run_dir
 
 
-def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=None, world: World = World()):
+def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=None, world: World = World(),
+          announce: bool = False):
     """The folder is checked against --resume (and the config against the run's) before anything is computed;
     the record is written only once the checkpoint has loaded, so a refused or broken resume changes nothing.
-    Every rank reads the folder before rank 0 writes to it (main_first ends in a barrier)."""
+    Every rank reads the folder before rank 0 writes to it (main_first ends in a barrier). announce: print the
+    header (versions, device, what is trained) once the folder and config are accepted."""
     holds_run = run_files.holds_run(run_dir)
     if not resume and holds_run:
-        raise UserError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+        raise UserError(f"{run_dir} already holds a run: continue it with `patchgen train --resume {run_dir}`, or "
+                        f"choose another --out")
     if resume and not holds_run:
         raise UserError(f"nothing to resume in {run_dir} (no {run_files.CHECKPOINT})")
     changes = run_files.resume_changes(run_dir, config) if resume else {}
@@ -179,9 +171,9 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=No
         except UserError:
             raise UserError(f"{run_dir} holds the {run_files.QUERY_LOG} of another run (with another config, stopped "
                             f"before its first checkpoint): choose another --out") from None
+    device = world.place(resolve_device(config.train.device, "train.device"))
     with world.main_first():  # rank 0 loads (and caches pseudo-labels) first
-        setup = Setup(config, victim=victim, rank=world.rank, ranks=world.size,
-                      device=world.place(resolve_device(config.train.device)))
+        setup = Setup(config, victim=victim, rank=world.rank, ranks=world.size, device=device)
     account = None
     if query_access(config) or not setup.victim.differentiable:  # a Python-API victim may answer queries only
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -193,6 +185,8 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=No
                         f"random_search, nes or differential_evolution")
     objective = Objective(setup, world, account)
     optimizer = registry.get("optimizer", kind)(getattr(config.optimizer, kind), objective, config.train.seed)
+    if announce:  # once the victim, the data and the optimiser are in hand: a mistake in them stays one line
+        print_header(origin, device, **run_fields(config, victim), out=run_dir)
     start = load_checkpoint(run_dir, setup.artifact, optimizer, setup.generator, world.rank, world.size, account) \
         if resume else 0
     world.barrier()  # every rank has read the checkpoint before rank 0 writes anything
@@ -203,6 +197,17 @@ def begin(config: RunConfig, run_dir: Path, resume: bool, origin: str, victim=No
             run_files.start_record(run_dir, config, origin, setup.device)
         run_files.keep_metrics_until(run_dir, start)
     return setup, optimizer, objective, start
+
+
+def run_fields(config: RunConfig, victim=None) -> dict:
+    """What a training header shows of its config (print_header's fields)."""
+    kind, art = config.optimizer.kind, config.artifact
+    settings = ", ".join(f"{k} {v}" for k, v in vars(getattr(config.optimizer, kind)).items())
+    return {"victim": f"{type(victim).__name__} (from Python)" if victim is not None else config.victim,
+            "input_size": config.imgsz or "the victim's own", "artifact": f"{art.kind}, {art.size} px, {art.shape}",
+            "goal": describe_goal(config),
+            "optimizer": f"{kind} ({settings}), {config.train.steps} steps, batch {config.train.batch}",
+            "data": config.data.train}
 
 
 def run_steps(setup: Setup, optimizer, objective: Objective, run_dir: Path, start: int, progress: bool,
@@ -218,6 +223,7 @@ def run_steps(setup: Setup, optimizer, objective: Objective, run_dir: Path, star
     saved = done = logged = start  # the steps the checkpoint holds (0: none), last finished, last logged
     total = parts = None
     started = time.time()
+    lines = StepLines(cfg.steps) if progress else None
     with tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not progress,
               dynamic_ncols=True, file=sys.stderr) as bar:
         try:
@@ -238,6 +244,8 @@ def run_steps(setup: Setup, optimizer, objective: Objective, run_dir: Path, star
                     row = metrics_row(done, total, parts, optimizer, objective, started, world)
                     if world.main:
                         run_files.append_metrics(run_dir, row)
+                    if lines:
+                        lines.show(row)
                     logged = done
                     bar.set_postfix_str(f"loss {row['loss']:.4f} adv {row[ADVERSARIAL]:.3f}"
                                         + (f" queries {account.spent}/{account.budget}" if account else ""))
@@ -258,6 +266,8 @@ def run_steps(setup: Setup, optimizer, objective: Objective, run_dir: Path, star
                 row = metrics_row(done, total, parts, optimizer, objective, started, world, measure=False)
                 if world.main:
                     run_files.append_metrics(run_dir, row)
+                if lines:
+                    lines.show(row)
             if done > saved:
                 save(run_dir, done, setup, optimizer, world, account)
             if world.main:
@@ -265,6 +275,32 @@ def run_steps(setup: Setup, optimizer, objective: Objective, run_dir: Path, star
                       f"{cfg.steps} steps (raise query.budget and --resume to go on)", file=sys.stderr)
             return done
     return cfg.steps
+
+
+class StepLines:
+    """One line per logged step, kept above the progress bar (as Ultralytics keeps one row per epoch): the step,
+    each column of the metrics row (losses before their weights, lr or the optimiser's own, success and queries
+    for a query run) and the time since the start; the column names once, over the first."""
+
+    def __init__(self, steps: int):
+        self.steps, self.columns = steps, None
+        self.step_width = max(len("step"), len(f"{steps}/{steps}"))
+
+    def show(self, row: dict) -> None:
+        if self.columns is None:
+            self.columns = [k for k in row if k not in ("step", "seconds")]
+            names = ["step".rjust(self.step_width), *(k.rjust(max(9, len(k))) for k in self.columns), "elapsed"]
+            tqdm.write("  ".join(names), file=sys.stderr)
+        cells = [f"{row['step']}/{self.steps}".rjust(self.step_width),
+                 *(cell(row.get(k)).rjust(max(9, len(k))) for k in self.columns), f"{row['seconds']:.1f}s".rjust(7)]
+        tqdm.write("  ".join(cells), file=sys.stderr)
+
+
+def cell(value) -> str:
+    """A float to four significant digits, a count whole, a value this row lacks as a dash."""
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def check_finite(setup: Setup, total, done: int, saved: int, run_dir: Path, world: World) -> None:
