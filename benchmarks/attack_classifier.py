@@ -8,14 +8,13 @@ MobileNetV2 (target 'toaster', class 859) and the CIFAR-10 ResNet20 (target 'cat
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
-from benchmarks.common import ASSETS, RESULTS, device_label, write_result  # noqa: E402
+from benchmarks.common import ASSETS, RESULTS, device_label, keep_artifact, write_result  # noqa: E402
 
 from patchgen import registry, run_dir  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
@@ -116,22 +115,10 @@ def main():
     previous = json.loads(RESULT.read_text()) if RESULT.exists() else {}
     imagenet = rows.get("imagenet") or {k: v for k, v in previous.items() if k not in ("cifar", "artifacts")}
     cifar = rows.get("cifar") or previous.get("cifar", {})
-    artifacts = {**previous.get("artifacts", {}), **keep_artifacts(rows, Path(args.out))}
+    kept = {f"{name}_{goal}": keep_artifact(Path(args.out) / name / goal, "attack_classifier", f"{name}_{goal}")
+            for name in rows for goal in ("targeted", "untargeted")}
+    artifacts = {**previous.get("artifacts", {}), **kept}
     write_result("attack_classifier", {**imagenet, "cifar": cifar, "artifacts": artifacts})
-
-
-def keep_artifacts(rows: dict, out: Path) -> dict:
-    """Each trained patch (PNG + sidecar) copied beside the figures it gave, so they can be re-checked without
-    retraining: results/attack_classifier/<row>_<goal>/."""
-    kept = {}
-    for name in rows:
-        for goal in ("targeted", "untargeted"):
-            folder = RESULTS / "attack_classifier" / f"{name}_{goal}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for file in ("patch.png", "patch.json"):
-                shutil.copy2(out / name / goal / file, folder / file)
-            kept[f"{name}_{goal}"] = str(folder.relative_to(RESULTS.parent.parent))
-    return kept
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
-from benchmarks.common import INRIA, YOLOV5N, device_label, write_result  # noqa: E402
+from benchmarks.common import INRIA, YOLOV5N, device_label, keep_artifact, write_result  # noqa: E402
 
 from patchgen import registry, run_dir  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
@@ -48,7 +48,8 @@ def run_goal(goal: str, out: Path, overrides) -> dict:
             "placement": placement.describe()}
     write_report(run / "holdout_eval", evaluation, meta)
     print(markdown_table(evaluation, f"holdout, {goal} {config.goal_class!r}"))
-    return {"table": evaluation.table, "config": config, "report": report, "device": device}
+    return {"table": evaluation.table, "config": config, "report": report, "device": device,
+            "artifact": keep_artifact(run, "attack_goals", goal)}
 
 
 def main():
@@ -75,6 +76,7 @@ def main():
         "steps": {"appear": appear["config"].train.steps, "mislabel": mislabel["config"].train.steps},
         "mislabel_ap50_labels": {k: v["ap50_labels"] for k, v in mislabel["table"].items()},
         "device": device_label(appear["device"]),
+        "artifacts": {goal: done[goal]["artifact"] for goal in GOALS},
     })  # fmt: skip
 
 

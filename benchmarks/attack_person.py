@@ -13,16 +13,16 @@ keeps the other.
 """
 
 import argparse
-import fcntl
 import json
-import os
 import sys
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
-from benchmarks.common import ASSETS, INRIA, RESULTS, YOLOV5N, device_label, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ASSETS, INRIA, RESULTS, YOLOV5N, device_label, keep_artifact, write_result)
 
 from patchgen import registry, run_dir as run_files  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
@@ -97,18 +97,16 @@ def main():
         "noise_over_clean": round(ours.table["noise"]["ap50_labels"] / clean["ap50_labels"], 3),
         "labels": config.data.labels, "wall_clock_s": training_seconds(out),
     }  # fmt: skip
+    row["artifact"] = keep_artifact(out, args.result, "pseudo" if config.data.labels == "pseudo" else "labels")
     path = RESULTS / f"{args.result}.json"
-    folder = os.open(RESULTS, os.O_RDONLY)
-    try:  # both rows may end at once (benchmarks/gpu_figures.sh trains them side by side): one writer at a time
-        fcntl.flock(folder, fcntl.LOCK_EX)
+    # both rows may end at once (benchmarks/gpu_figures.sh trains them side by side): one writer at a time
+    with FileLock(RESULTS / f".{args.result}.lock"):
         result = json.loads(path.read_text()) if path.exists() else {}
         if config.data.labels == "pseudo":
             result[PSEUDO_ROW] = row
         else:
             result = {**row, **({PSEUDO_ROW: result[PSEUDO_ROW]} if PSEUDO_ROW in result else {})}
         write_result(args.result, result)
-    finally:
-        os.close(folder)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root, so benchmarks/printing.py cannot shadow it
-from benchmarks.common import ASSETS, INRIA, RESULTS, YOLOV5N, device_label, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ASSETS, INRIA, RESULTS, YOLOV5N, device_label, keep_artifact, write_result)
 
 from patchgen import registry, run_dir  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
@@ -134,6 +135,7 @@ def main():
     stickers_table = bench.evaluate(stickers_config, stickers, "stickers", stickers_run / "holdout_eval")
     for name, (_, run, _) in runs.items():
         keep_previews(name, run)
+    artifacts = {name: keep_artifact(run, "attack_texture", name) for name, (_, run, _) in runs.items()}
 
     clean = texture_table["clean"]["ap50_labels"]
     texture_drop = clean - texture_table["adv"]["ap50_labels"]
@@ -165,6 +167,7 @@ def main():
         "holdout_images": bench.report.loaded, "holdout_people": bench.report.targets,
         "steps": {name: config.train.steps for name, (config, _, _) in runs.items()},
         "device": device_label(bench.device),
+        "artifacts": artifacts,
     })  # fmt: skip
 
 

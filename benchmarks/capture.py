@@ -11,16 +11,21 @@ crop marks, caption) onto the torso at a random pose, lighting, blur, noise and 
     located by its own image (capture/appearance.py) and scored: found rate, artifact-corner RMSE, verdict
     agreement; "doubtful": what was found was set aside as possibly another object (a look-alike of the outline,
     or two places alike: Location.doubt), the photo then inconclusive;
-  - with --texture-run: a trained texture's sheet of repeats, exported as `patchgen export` prints it (A4, --repeat;
-    no markers), on the same people at the same poses, at the patch's millimetres to pixels: the same figures.
+  - a trained texture and camouflage (--texture-run, --camouflage-run): the sheet of repeats `patchgen export`
+    prints with no --size (the repeat its training implies on a standing person; its four markers), on the same
+    people at the same poses, at a standing person's millimetres to pixels, with its markers in view and with them
+    cut away: found rates, corner RMSE, verdict agreement, and the attack's rate on the photos and on their
+    digital twins;
+  - a trained sticker set (--stickers-run): its pieces as `patchgen export` prints them (each with two markers)
+    at their places on the same people: found rates of the set and of its pieces, verdict agreement.
 Then the live loop (capture.live.LiveDemo, no window, no server) on a generated video at imgsz 640 and 320.
 And the classifier row (benchmarks/capture_classifier.py): a printed classifier patch (the committed toaster
 patch: patch.png + patch.json in --classifier-patch) on ImageNet pictures, with and without markers: found rate,
-corner RMSE and verdict agreement with the digital twin. `--only classifier` runs that row alone and merges its
-keys into the existing results file, leaving the others as they are.
+corner RMSE and verdict agreement with the digital twin. `--only ROW` runs that row alone (classifier, texture,
+camouflage, stickers) and merges its keys into the existing results file, leaving the others as they are.
 
-    python benchmarks/capture.py [--run RUN] [--texture-run RUN [--repeat 10cm]] [--limit N]
-                                 [--classifier-patch DIR] [--only classifier]
+    python benchmarks/capture.py [--run RUN] [--texture-run RUN] [--camouflage-run RUN] [--stickers-run RUN]
+                                 [--limit N] [--classifier-patch DIR] [--only ROW]
                                  [--out benchmarks/results/capture.json]
 """
 
@@ -49,8 +54,8 @@ from capture.live import LiveDemo  # noqa: E402
 from patchgen.image_io import read_image  # noqa: E402
 from capture.run_artifact import load_run  # noqa: E402
 from capture.score import Scorer  # noqa: E402
-from capture.synthetic import (bare_print, crop_sheet, frame_on_wearer, random_pose, sheet_from_export,  # noqa: E402
-                               synthesize, write_run, write_video)
+from capture.synthetic import (Sheet, crop_sheet, frame_on_wearer, mm_to_pixel_matrix, random_pose,  # noqa: E402
+                               sheet_from_export, synthesize, write_run, write_video)
 from patchgen import run_dir as run_files  # noqa: E402
 from patchgen.atomic import atomic_write_json  # noqa: E402
 from patchgen.goals.detector_match import box_iou  # noqa: E402
@@ -58,7 +63,9 @@ from patchgen.goals.photo import worked_rate  # noqa: E402
 from patchgen.goals.thresholds import FOUND_IOU  # noqa: E402
 from patchgen.victims import load_victim  # noqa: E402
 from printing.export import export_run  # noqa: E402
-from printing.markers import detect_markers  # noqa: E402
+from printing.markers import apply_homography, detect_markers  # noqa: E402
+from printing.physical_scale import TARGETS, implied_size  # noqa: E402
+from printing.sticker_export import export_stickers  # noqa: E402
 from printing.texture_export import export_texture  # noqa: E402
 
 ASSETS = REPO.parent / "shared" / "assets"
@@ -70,8 +77,14 @@ CLASSIFIER_PATCH = REPO / "benchmarks" / "results" / "attack_classifier" / "imag
 PATCH_MM = 300.0
 PRINT_SIZE = f"{PATCH_MM:.0f}mm"  # a torso patch: about 0.2 x the diagonal of an adult's box
 PATCH_SCALE = 0.2  # its side in the photo, of the wearer's box diagonal (synthesize's default: the spine's rule)
-TEXTURE_REPEAT = "10cm"  # the README's example
-TEXTURE_PAPER_MM = 5.0  # paper left around a texture's sheet of repeats (its ticks and caption cut away)
+# A texture's sheet is rendered at this DPI for the photos: its one 72 cm repeat is then about 2000 px, several
+# times what a 1920 x 1080 photo of a person shows of it.
+SHEET_DPI = 72
+PERSON_DIAGONAL_MM = float(np.hypot(TARGETS["person"].w_mm, TARGETS["person"].h_mm))  # the size export assumes
+TILINGS = ("texture", "camouflage")
+# The trained artifacts photographed (PNG + sidecar): the texture benchmark's (benchmarks/attack_texture.py)
+COMMITTED = {kind: REPO / "benchmarks" / "results" / "attack_texture" / kind for kind in (*TILINGS, "stickers")}
+ROWS = ("classifier", *TILINGS, "stickers")
 
 
 def labelled_boxes(image_path: Path, shape) -> np.ndarray:
@@ -268,36 +281,144 @@ def synthetic_photos(run_dir: Path, scorer: Scorer, shots: list, log) -> dict:
     }
 
 
-def texture_photos(texture_run: str, repeat: str, victim, shots: list, work: Path, log) -> dict:
-    """The texture run's exported sheet of repeats (A4, `repeat`; no markers: it has none) on the same scenes."""
-    target = work / "texture"
-    shutil.copytree(texture_run, target, ignore=shutil.ignore_patterns(run_files.EXPORT))
-    export_texture(target, repeat, dpi=150, write_png=False)
+def tiling_photos(kind: str, tiling_run: str, victim, shots: list, work: Path, log) -> dict:
+    """A texture's (or a camouflage's) sheet exported as `patchgen export` prints it with no --size (at the repeat
+    its training implies on a standing person, printing/physical_scale.py; one repeat over A4 pages, its four
+    markers out from the tiling's corners), on the same people at the same poses, at a standing person's
+    millimetres to pixels: with its markers in view (located by them), then with them cut away (by its image)."""
+    target = work / kind
+    shutil.copytree(tiling_run, target, ignore=shutil.ignore_patterns(run_files.EXPORT))
+    implied = implied_size(target, run_files.read_sidecar(target))
+    exported = export_texture(target, implied.size, dpi=SHEET_DPI)
     scorer = Scorer(load_run(target), victim)
-    artifact = scorer.artifact
-    # The sheet as printed, with a strip of its paper; on the torso at the patch's millimetres to pixels.
-    sheet = bare_print(artifact.image_rgba, artifact.size_mm, margin_mm=TEXTURE_PAPER_MM)
-    scale = PATCH_SCALE * max(artifact.size_mm) / PATCH_MM
-    rows = []
+    sheet, layout = sheet_from_export(exported.sidecar)
+    w_mm, h_mm = exported.pattern_mm
+    gap = -float(layout["markers"][0]["corners_mm"][2][0])  # TL marker's inner corner sits at (-gap, -gap)
+    bare = crop_sheet(sheet, (-gap / 2, -gap / 2, w_mm + gap / 2, h_mm + gap / 2))
+    scale = max(w_mm, h_mm) / PERSON_DIAGONAL_MM
+    rows, marked = [], []
     started = time.perf_counter()
     for scene in shots:
-        rows.append(markerless(scorer, scene, sheet, scale))
-        row = rows[-1]
-        log(f"{scene.name}: texture " + (f"found ({row['seed']}, {row['rmse_px']:.2f} px)" if row["found"]
-                                         else "MISSED" if row["doubt"] is None else f"IN DOUBT: {row['doubt']}")
-            + f", photo {row['photo'].outcome} vs digital "
-            f"{row['digital'].outcome}")
-    per_photo = [{"image": scene.name, "found": row["found"], "rmse_px": row["rmse_px"], "seed": row["seed"],
-                  "doubt": row["doubt"],
-                  "photo_outcome": row["photo"].outcome, "outcome_as_scored": row["as_scored"].outcome,
-                  "digital_outcome": row["digital"].outcome,
-                  "photo_score": round(row["photo"].target_score, 4),
-                  "digital_score": round(row["digital"].target_score, 4), "sheet_side_px": row["artifact_side_px"]}
-                 for scene, row in zip(shots, rows)]
-    return {**markerless_summary(rows, "texture_"), "texture_run": str(texture_run), "texture_repeat": repeat,
-            "texture_sheet_mm": [round(v, 2) for v in artifact.size_mm],
-            "texture_photo_seconds_each": round((time.perf_counter() - started) / max(len(shots), 1), 3),
-            "texture_per_photo": per_photo}
+        shot = synthesize(scene.background, scene.label_box, sheet, (w_mm, h_mm),
+                          np.random.default_rng(scene.effects_seed), pose=scene.pose, artifact_scale=scale)
+        photo = scorer.score(shot.photo, wearer_box=scene.wearer)
+        digital = scorer.score(shot.digital, wearer_box=scene.wearer, with_counterfactual=False, with_colour=False,
+                               location=None)
+        found = photo.location
+        marked.append({"found": found is not None, "by_markers": found is not None and found.method != "features",
+                       "rmse_px": None if found is None else round(corner_rmse(found, shot), 4),
+                       "photo": photo.verdict, "digital": digital.verdict,
+                       "sheet_side_px": round(shot.params["artifact_side_px"], 1)})
+        rows.append(markerless(scorer, scene, bare, scale))
+        log(f"{scene.name}: {kind} " + (found.method if found is not None else "MISSED")
+            + f", photo {photo.verdict.outcome} vs digital {digital.verdict.outcome}; markers cut away: "
+            + (f"found ({rows[-1]['seed']})" if rows[-1]["found"] else "MISSED"))
+    worked_photo, inconclusive = worked_rate(r["photo"] for r in marked)
+    worked_digital, _ = worked_rate(r["digital"] for r in marked)
+    found = [r for r in marked if r["found"]]
+    per_photo = [{"image": scene.name, "found": m["found"], "by_markers": m["by_markers"], "rmse_px": m["rmse_px"],
+                  "photo_outcome": m["photo"].outcome, "digital_outcome": m["digital"].outcome,
+                  "markerless_found": r["found"], "markerless_rmse_px": r["rmse_px"],
+                  "markerless_outcome": r["photo"].outcome, "sheet_side_px": m["sheet_side_px"]}
+                 for scene, m, r in zip(shots, marked, rows)]
+    return {f"{kind}_found_rate": round(len(found) / max(len(marked), 1), 4),
+            f"{kind}_by_markers_rate": round(sum(r["by_markers"] for r in marked) / max(len(marked), 1), 4),
+            f"{kind}_rmse_px": rms([r["rmse_px"] for r in found]),
+            f"{kind}_verdict_agreement": agreement(marked, "photo"),
+            f"{kind}_photo_attack_rate": worked_photo, f"{kind}_inconclusive_photo": inconclusive,
+            f"{kind}_digital_attack_rate": worked_digital,
+            **markerless_summary(rows, f"{kind}_markerless_"),
+            f"{kind}_run": str(tiling_run), f"{kind}_repeat_mm": round(exported.repeat_mm, 1),
+            f"{kind}_repeat_why": implied.why, f"{kind}_sheet_mm": [round(w_mm, 1), round(h_mm, 1)],
+            f"{kind}_pages": exported.pages,
+            f"{kind}_photo_seconds_each": round((time.perf_counter() - started) / max(len(shots), 1), 3),
+            f"{kind}_per_photo": per_photo}
+
+
+def sticker_board(sidecar: dict, folder: Path, marked: bool) -> Sheet:
+    """The object (a standing person's box) with every sticker stuck at its centre: cut with its two markers (the
+    marked PNGs), or without (each piece's own PNG); transparent between them, so the person shows through."""
+    k = float(sidecar["pieces"][0]["png"]["marked"]["px_per_mm"])
+    w_mm, h_mm = sidecar["object_size_mm"]
+    size = (round(w_mm * k), round(h_mm * k))
+    board = np.zeros((size[1], size[0], 3), np.uint8)
+    alpha = np.zeros((size[1], size[0]), np.uint8)
+    for piece in sidecar["pieces"]:
+        top_left = np.array(piece["centre_mm"]) - piece["side_mm"] / 2
+        if marked:
+            png = read_image(folder / piece["png"]["marked"]["path"])
+            top_left = top_left + piece["png"]["marked"]["origin_mm"]
+        else:
+            png = read_image(folder / piece["png"]["path"])
+        # Both PNGs are at the export's DPI, so a pixel of either is a pixel of the board; whole-pixel places.
+        x, y = np.round(top_left * k).astype(int)
+        h, w = png.shape[:2]
+        board[y:y + h, x:x + w] = png
+        alpha[y:y + h, x:x + w] = 255
+    return Sheet(image=board, mm_to_px=mm_to_pixel_matrix(k), alpha=alpha)
+
+
+def sticker_photos(stickers_run: str, victim, shots: list, work: Path, log) -> dict:
+    """A sticker set exported as `patchgen export` prints it with no --size (the object a standing person: each
+    piece its share of the box's diagonal, with two markers) and stuck at the pieces' places on the same people:
+    the whole object upright before them (pose: the scene's turn of the plane), with the stickers cut with their
+    markers, then without. Found rates of the set (at least one piece) and of the pieces, piece-corner RMSE,
+    verdict agreement with the digital twin."""
+    target = work / "stickers"
+    shutil.copytree(stickers_run, target, ignore=shutil.ignore_patterns(run_files.EXPORT))
+    implied = implied_size(target, run_files.read_sidecar(target))
+    exported = export_stickers(target, implied.size, dpi=SHEET_DPI)
+    sidecar = json.loads(exported.sidecar.read_text())
+    scorer = Scorer(load_run(target), victim)
+    object_mm = tuple(sidecar["object_size_mm"])
+    scale = max(object_mm) / PERSON_DIAGONAL_MM  # the object's longer side, against the box diagonal
+    boards = {"markers": sticker_board(sidecar, target / run_files.EXPORT, marked=True),
+              "markerless": sticker_board(sidecar, target / run_files.EXPORT, marked=False)}
+    pieces = len(sidecar["pieces"])
+    rows = {name: [] for name in boards}
+    started = time.perf_counter()
+    for scene in shots:
+        pose = {**scene.pose, "size_factor": 1.0, "anchor_x": 0.5, "anchor_y": 0.5}  # the object is the box
+        for name, board in boards.items():
+            shot = synthesize(scene.background, scene.label_box, board, object_mm,
+                              np.random.default_rng(scene.effects_seed), pose=pose, artifact_scale=scale)
+            photo = scorer.score(shot.photo, wearer_box=scene.wearer)
+            digital = scorer.score(shot.digital, wearer_box=scene.wearer, with_counterfactual=False,
+                                   with_colour=False, location=None)
+            found = photo.location.found if photo.location is not None else [None] * pieces
+            errors = []
+            for piece, where in zip(sidecar["pieces"], found):
+                if where is not None:
+                    (x, y), side = np.array(piece["centre_mm"]) - piece["side_mm"] / 2, piece["side_mm"]
+                    truth = apply_homography(shot.mm_to_photo, [[x, y], [x + side, y], [x + side, y + side],
+                                                                [x, y + side]])
+                    errors.append(float(np.sqrt(((where.corners_px - truth) ** 2).sum(axis=1).mean())))
+            rows[name].append({"pieces_found": sum(f is not None for f in found),
+                               "by_markers": sum(f is not None and f.method.startswith("markers") for f in found),
+                               "rmse_px": errors, "photo": photo.verdict, "digital": digital.verdict})
+        log(f"{scene.name}: stickers " + ", ".join(f"{name} {rows[name][-1]['pieces_found']}/{pieces}"
+                                                   for name in boards)
+            + f", photo {rows['markers'][-1]['photo'].outcome} vs digital {rows['markers'][-1]['digital'].outcome}")
+
+    def summary(prefix: str, rows: list) -> dict:
+        worked_photo, inconclusive = worked_rate(r["photo"] for r in rows)
+        worked_digital, _ = worked_rate(r["digital"] for r in rows)
+        return {f"{prefix}found_rate": round(float(np.mean([r["pieces_found"] > 0 for r in rows])), 4),
+                f"{prefix}pieces_found_rate": round(sum(r["pieces_found"] for r in rows) / (pieces * len(rows)), 4),
+                f"{prefix}pieces_by_markers_rate": round(sum(r["by_markers"] for r in rows) / (pieces * len(rows)), 4),
+                f"{prefix}rmse_px": rms([e for r in rows for e in r["rmse_px"]]),
+                f"{prefix}verdict_agreement": agreement(rows, "photo"),
+                f"{prefix}photo_attack_rate": worked_photo, f"{prefix}inconclusive_photo": inconclusive,
+                f"{prefix}digital_attack_rate": worked_digital}
+
+    per_photo = [{"image": scene.name, **{f"{name}_pieces_found": rows[name][i]["pieces_found"] for name in boards},
+                  **{f"{name}_outcome": rows[name][i]["photo"].outcome for name in boards},
+                  "digital_outcome": rows["markers"][i]["digital"].outcome} for i, scene in enumerate(shots)]
+    return {**summary("stickers_", rows["markers"]), **summary("stickers_markerless_", rows["markerless"]),
+            "stickers_run": str(stickers_run), "stickers_object_mm": list(object_mm), "stickers_pieces": pieces,
+            "stickers_piece_sides_mm": [p["side_mm"] for p in sidecar["pieces"]],
+            "stickers_photo_seconds_each": round((time.perf_counter() - started) / max(len(shots), 1), 3),
+            "stickers_per_photo": per_photo}
 
 
 def live_fps(run_dir: Path, victim, work: Path, frames: int, log) -> dict:
@@ -335,13 +456,29 @@ def classifier_keys(classifier: dict) -> dict:
             "classifier_per_photo": classifier["per_photo"]}
 
 
+def row_keys(kind: str, row: dict, headline: tuple) -> dict:
+    """A print kind's keys in results/capture.json: its headline figures, its details, its photos."""
+    return {**{key: row[key] for key in headline}, f"{kind}_details": {
+        k: v for k, v in row.items() if k not in headline and not k.endswith("per_photo")},
+        f"{kind}_per_photo": row[f"{kind}_per_photo"]}
+
+
+def tiling_keys(kind: str, row: dict) -> dict:
+    return row_keys(kind, row, tuple(f"{kind}_{key}" for key in (
+        "found_rate", "rmse_px", "verdict_agreement", "photo_attack_rate", "digital_attack_rate",
+        "markerless_found_rate", "markerless_verdict_agreement")))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="a trained run directory (default: the published Thys et al. patch)")
-    parser.add_argument("--texture-run", metavar="RUN",
-                        help="a trained texture (or camouflage) run: its exported sheet of repeats is photographed "
-                             "on the same people too (markerless: a texture's sheet has no markers)")
-    parser.add_argument("--repeat", default=TEXTURE_REPEAT, help=f"the texture's repeat (default {TEXTURE_REPEAT})")
+    for kind in TILINGS:
+        parser.add_argument(f"--{kind}-run", metavar="RUN", default=str(COMMITTED[kind]),
+                            help=f"a trained {kind} run (default {COMMITTED[kind].relative_to(REPO)}): its sheet of "
+                                 f"repeats, exported at the repeat its training implies, on the same people")
+    parser.add_argument("--stickers-run", metavar="RUN", default=str(COMMITTED["stickers"]),
+                        help=f"a trained sticker set (default {COMMITTED['stickers'].relative_to(REPO)}): its "
+                             f"pieces at their places on the same people")
     parser.add_argument("--limit", type=int, help="use only the first N holdout photos")
     parser.add_argument("--live-frames", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
@@ -350,8 +487,8 @@ def main(argv=None) -> int:
     parser.add_argument("--classifier-patch", metavar="DIR", default=str(CLASSIFIER_PATCH),
                         help="a trained classifier patch: the folder holding its patch.png and patch.json "
                              f"(default {CLASSIFIER_PATCH.relative_to(REPO)})")
-    parser.add_argument("--only", choices=("classifier",),
-                        help="run only this row and merge its keys into --out (the other keys stay as they are)")
+    parser.add_argument("--only", choices=ROWS, action="append",
+                        help="run only this row (repeatable) and merge its keys into --out (the others stay)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "capture.json"))
     args = parser.parse_args(argv)
 
@@ -359,58 +496,51 @@ def main(argv=None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     torch.set_num_threads(args.threads)
-    if args.only == "classifier":
-        with tempfile.TemporaryDirectory(prefix="capture_bench_") as tmp:
-            classifier = classifier_photos(Path(args.classifier_patch), IMAGENET_HOLDOUT, Path(tmp), args.limit,
-                                           args.seed, log)
-        out = Path(args.out)
-        result = json.loads(out.read_text()) if out.is_file() else {}
-        result |= classifier_keys(classifier)
-        atomic_write_json(out, result)
-        log(json.dumps(classifier["headline"]))
-        log(f"written: {out}")
-        return 0
+    only = set(args.only or ())
+    out = Path(args.out)
+    result = json.loads(out.read_text()) if only and out.is_file() else {}
     load_before = os.getloadavg()[0]
-    victim = load_victim(str(VICTIM), device="cpu")
-    texture = {}
     with tempfile.TemporaryDirectory(prefix="capture_bench_") as tmp:
         work = Path(tmp)
-        run_dir, label = prepare_run(work, args.run)
-        scorer = Scorer(load_run(run_dir), victim)
-        shots, skipped = scenes(scorer, args.limit, args.seed)
-        photos = synthetic_photos(run_dir, scorer, shots, log)
-        if args.texture_run:
-            texture = texture_photos(args.texture_run, args.repeat, victim, shots, work, log)
-        live = live_fps(run_dir, victim, work, args.live_frames, log)
-        classifier = classifier_photos(Path(args.classifier_patch), IMAGENET_HOLDOUT, work, args.limit, args.seed,
-                                       log)
-    headline = ("marker_rmse_px", "verdict_agreement", "photos", "attack_worked_rate_photo", "inconclusive_photo",
-                "markerless_found_rate", "markerless_rmse_px", "markerless_verdict_agreement",
-                "markerless_verdict_agreement_as_scored", "markerless_doubtful")
-    result = {key: photos[key] for key in headline}
-    if texture:
-        result |= {"markerless_found_rate_texture": texture["texture_found_rate"],
-                   "markerless_rmse_px_texture": texture["texture_rmse_px"],
-                   "verdict_agreement_texture": texture["texture_verdict_agreement"],
-                   "verdict_agreement_texture_as_scored": texture["texture_verdict_agreement_as_scored"],
-                   "markerless_doubtful_texture": texture["texture_doubtful"]}
-    result |= {"live_fps_640": live["live_fps_640"], "live_fps_320": live["live_fps_320"]}
-    result |= {
-        "details": {k: v for k, v in photos.items() if k != "per_photo"} | live | {
-            k: v for k, v in texture.items() if k != "texture_per_photo"} | {
-            "artifact": label, "print_size": PRINT_SIZE, "photo_size": [1920, 1080], "victim": VICTIM.name,
-            "images": "INRIA test_pos holdout", "photos_skipped_clean_miss": skipped, "seed": args.seed,
-            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "load_average_at_start": round(load_before, 2), "load_average_at_end": round(os.getloadavg()[0], 2),
-            "machine": platform.machine(), "python": platform.python_version(), "torch": torch.__version__},
-        "per_photo": photos["per_photo"],
-    }
-    if texture:
-        result["texture_per_photo"] = texture["texture_per_photo"]
-    result |= classifier_keys(classifier)
-    atomic_write_json(args.out, result)
+        if not only or only - {"classifier"}:
+            victim = load_victim(str(VICTIM), device="cpu")
+            run_dir, label = prepare_run(work, args.run)
+            scorer = Scorer(load_run(run_dir), victim)
+            shots, skipped = scenes(scorer, args.limit, args.seed)
+        if not only:
+            photos = synthetic_photos(run_dir, scorer, shots, log)
+            live = live_fps(run_dir, victim, work, args.live_frames, log)
+            headline = ("marker_rmse_px", "verdict_agreement", "photos", "attack_worked_rate_photo",
+                        "inconclusive_photo", "markerless_found_rate", "markerless_rmse_px",
+                        "markerless_verdict_agreement", "markerless_verdict_agreement_as_scored",
+                        "markerless_doubtful")
+            result |= {key: photos[key] for key in headline}
+            result |= {"live_fps_640": live["live_fps_640"], "live_fps_320": live["live_fps_320"]}
+            result["details"] = {k: v for k, v in photos.items() if k != "per_photo"} | live | {
+                "artifact": label, "print_size": PRINT_SIZE, "photo_size": [1920, 1080], "victim": VICTIM.name,
+                "images": "INRIA test_pos holdout", "photos_skipped_clean_miss": skipped, "seed": args.seed,
+                "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                "load_average_at_start": round(load_before, 2), "load_average_at_end": round(os.getloadavg()[0], 2),
+                "machine": platform.machine(), "python": platform.python_version(), "torch": torch.__version__}
+            result["per_photo"] = photos["per_photo"]
+        for kind in TILINGS:
+            if not only or kind in only:
+                row = tiling_photos(kind, getattr(args, f"{kind}_run"), victim, shots, work, log)
+                result |= tiling_keys(kind, row)
+                result[f"{kind}_details"] |= {"photos": len(shots), "torch_threads": torch.get_num_threads(),
+                                              "load_average_at_end": round(os.getloadavg()[0], 2)}
+        if not only or "stickers" in only:
+            row = sticker_photos(args.stickers_run, victim, shots, work, log)
+            result |= row_keys("stickers", row, ("stickers_found_rate", "stickers_pieces_found_rate",
+                                                  "stickers_verdict_agreement", "stickers_photo_attack_rate",
+                                                  "stickers_digital_attack_rate"))
+        if not only or "classifier" in only:
+            classifier = classifier_photos(Path(args.classifier_patch), IMAGENET_HOLDOUT, work, args.limit,
+                                           args.seed, log)
+            result |= classifier_keys(classifier)
+    atomic_write_json(out, result)
     log(json.dumps({k: v for k, v in result.items() if not k.endswith(("details", "per_photo"))}))
-    log(f"written: {args.out}")
+    log(f"written: {out}")
     return 0
 
 

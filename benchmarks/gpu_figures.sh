@@ -53,7 +53,8 @@ if [ -n "${SMOKE:-}" ]; then  # both rows must be in the one file
   "$PY" -c "import json, sys; print('rows:', 'top level' if 'adv_ap50' in (r := json.load(open(sys.argv[1]))) else
       'no labels row', '+ pseudo_labels' if 'pseudo_labels' in r else '(no pseudo_labels)')" \
     "benchmarks/results/$attack_result.json"
-  rm -f "benchmarks/results/$speed_result.json" "benchmarks/results/$attack_result.json"
+  rm -rf "benchmarks/results/$speed_result.json" "benchmarks/results/$attack_result.json" \
+    "benchmarks/results/$attack_result"
 fi
 tail -n 12 "$logs"/*.log
 say "end"

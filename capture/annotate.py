@@ -43,8 +43,9 @@ def draw_location(image, location, scale: float = 1.0):
     if location is None:
         return
     draw = annotator(image)
-    cv2.polylines(image, [np.round(location.corners_px * scale).astype(np.int32).reshape(-1, 1, 2)], True, OUTLINE,
-                  draw.lw + 1, cv2.LINE_AA)
+    for _, where in location.placed(None):  # a sticker set: each piece found
+        cv2.polylines(image, [np.round(where.corners_px * scale).astype(np.int32).reshape(-1, 1, 2)], True,
+                      OUTLINE, draw.lw + 1, cv2.LINE_AA)
     for corners in location.markers.values():
         cv2.polylines(image, [np.round(corners * scale).astype(np.int32).reshape(-1, 1, 2)], True, OUTLINE,
                       draw.lw, cv2.LINE_AA)
@@ -88,7 +89,7 @@ def annotate(rgb, frame_score, names, target_class_ids, conf, title=None, counte
         dets[:, :4] *= scale
         wearer = None if frame_score.wearer_box is None else np.asarray(frame_score.wearer_box) * scale
         draw_detections(image, dets, names, target_class_ids, conf, wearer)
-    where = frame_score.location.method if frame_score.location else "artifact not found"
+    where = frame_score.location.describe() if frame_score.location else "artifact not found"
     lines = [("counterfactual: " if counterfactual else "") + verdict_line(verdict),
              f"{score_line(verdict)} | {where}"]
     if title:

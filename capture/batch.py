@@ -140,8 +140,9 @@ def _score_into(stage: Path, inputs, scorer, stride: int, log, progress: bool) -
         photos.append(_score_one_photo(path, stem, scorer, stage, scorer.victim.names))
         record = photos[-1]["record"]
         verdict, location = record["verdict"], record["location"]
-        found = f"{location['method']}, export {location['export']}" if location and location["export"] \
-            else location["method"] if location else \
+        how = f"{location['found']}, {location['method']}" if location and "found" in location else \
+            location["method"] if location else ""
+        found = f"{how}, export {location['export']}" if location and location["export"] else how if location else \
             "artifact in doubt" if record["doubtful_location"] else "artifact not found"
         top = f"top-1 {verdict['top1']} {verdict['top1_score']:.2f}, " if "top1" in verdict else ""
         log(f"{path}: {verdict['outcome']} ({top}{verdict['scored'] or 'target'} {verdict['target_score']:.2f}, "

@@ -24,7 +24,16 @@ def neutral_patch(artifact, fill: str, rng: np.random.Generator | None = None) -
 
 def counterfactual(photo_rgb: np.ndarray, location, artifact, fill: str = "grey",
                    rng: np.random.Generator | None = None) -> np.ndarray:
-    """Replace the artifact's shape in the photo with `neutral_patch` warped through the same homography."""
+    """Replace the artifact's shape in the photo with `neutral_patch` warped through the same homography; for a
+    sticker set (capture/sticker_set.py), every piece found, each through its own."""
+    out = photo_rgb.copy()
+    for piece, where in location.placed(artifact):
+        paint_over(out, where, piece, fill, rng)
+    return out
+
+
+def paint_over(photo_rgb: np.ndarray, location, artifact, fill: str, rng: np.random.Generator | None) -> None:
+    """One artifact's shape in `photo_rgb` (in place) painted over by its `neutral_patch`."""
     h, w = photo_rgb.shape[:2]
     artifact_px_to_photo = location.mm_to_photo @ np.linalg.inv(artifact.mm_to_pixels())
     patch = cv2.warpPerspective(neutral_patch(artifact, fill, rng), artifact_px_to_photo, (w, h),
@@ -32,6 +41,4 @@ def counterfactual(photo_rgb: np.ndarray, location, artifact, fill: str = "grey"
                                 # The mask is dilated past the artifact's edge: the patch's edge continues there.
                                 borderMode=cv2.BORDER_REPLICATE)
     mask = artifact_mask_in_photo(location, artifact, photo_rgb.shape)
-    out = photo_rgb.copy()
-    out[mask] = patch[mask]
-    return out
+    photo_rgb[mask] = patch[mask]

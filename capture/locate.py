@@ -21,7 +21,7 @@ from capture.location import Location, plausible_quad
 from patchgen import run_dir as run_files
 from patchgen.errors import UserError
 from printing.markers import apply_homography, correspondences, detect_markers, homography_from_markers
-from printing.run_exports import EXPORT_MARKER_IDS, read_exports
+from printing.run_exports import ALL_EXPORT_IDS, read_exports
 
 # Two layouts fit "about equally well" when the worse RMS error is within 2x + 0.5 px of the better. The right
 # layout fits to under a pixel even under blur and JPEG; a wrong one (other marker size and spacing) misses by
@@ -70,7 +70,7 @@ def locate_by_markers(photo_rgb: np.ndarray, artifact, detected: dict | None = N
 def other_prints_ids(detected: dict, artifact) -> tuple:
     """The export marker ids seen where none of them is a chosen print's (their layouts cannot place this
     artifact); () otherwise, or where the artifact has no export to compare with."""
-    seen = sorted(i for i in detected if i in EXPORT_MARKER_IDS)
+    seen = sorted(i for i in detected if i in ALL_EXPORT_IDS)
     chosen = {i for export in artifact.exports for i in export.marker_ids}
     return tuple(seen) if artifact.exports and seen and not chosen & set(seen) else ()
 
@@ -81,8 +81,9 @@ def other_prints_note(ids: tuple, artifact, located: bool) -> str | None:
     if not ids:
         return None
     every = read_exports(artifact.run_dir / run_files.EXPORT) if artifact.run_dir is not None else []
-    owners = [e.name for e in every if set(e.marker_ids) & set(ids) and e not in artifact.exports]
-    names = ", ".join(e.name for e in artifact.exports)
+    # A sticker page has a record per piece, all of one name: each name once.
+    owners = list(dict.fromkeys(e.name for e in every if set(e.marker_ids) & set(ids) and e not in artifact.exports))
+    names = ", ".join(dict.fromkeys(e.name for e in artifact.exports))
     whose = f"export {' or '.join(owners)}" if owners else "another print"
     picked = f"--export {names} names another print" if len(every) > len(artifact.exports) else \
         f"this run's exports ({names}) have other ids"
@@ -106,11 +107,13 @@ def refine_on_image(photo_rgb: np.ndarray, by_markers: Location, appearance: App
 
 def locate_artifact(photo_rgb: np.ndarray, artifact, appearance: Appearance | None = None,
                     use_features: bool = True, feature_max_side: int | None = None,
-                    hint: Location | None = None) -> Location | None:
+                    hint: Location | None = None, detected: dict | None = None) -> Location | None:
     """Markers first (exact, cheap). Where some are missing, their fit refined on the artifact's image; where none
     are, the artifact found by its image alone (`use_features=False`: markers only). `feature_max_side` and `hint`
-    (the previous frame's location) only make the image path faster: Appearance.locate."""
-    detected = detect_markers(photo_rgb) if artifact.exports else {}
+    (the previous frame's location) only make the image path faster: Appearance.locate. `detected`: the photo's
+    markers where the caller has them (a sticker set's pieces share one detection)."""
+    if detected is None:
+        detected = detect_markers(photo_rgb) if artifact.exports else {}
     by_markers = locate_by_markers(photo_rgb, artifact, detected)
     all_markers = by_markers is not None and len(by_markers.markers) >= len(by_markers.export.layout["markers"])
     if all_markers or not use_features:

@@ -35,6 +35,14 @@ class Location:
     def centre_px(self) -> np.ndarray:
         return self.corners_px.mean(axis=0)
 
+    def placed(self, artifact) -> list:
+        """(artifact, Location) of what was found: this one (a sticker set's location lists its pieces)."""
+        return [(artifact, self)]
+
+    def describe(self) -> str:
+        """How it was found, in a word or two (the annotation's banner)."""
+        return self.method
+
     def to_dict(self) -> dict:
         return {"method": self.method, "corners_px": np.round(self.corners_px, 2).tolist(),
                 "markers_found": sorted(int(k) for k in self.markers), "feature_inliers": int(self.inliers),

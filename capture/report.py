@@ -244,7 +244,9 @@ def write_html(path, title: str, summary: dict, photos: list, videos: list, hist
                 images += f'<img src="{esc(photo["counterfactual"])}" alt="counterfactual">'
             reason = [record["verdict"]["reason"]] if record["verdict"]["reason"] else []
             notes = "".join(f'<div class="note">{esc(n)}</div>' for n in reason + record.get("notes", []))
-            found = location.get("method", "not found") + (f" ({location['export']})" if location.get("export") else "")
+            # A sticker set's location says how many of its pieces were found ("2 of 4 stickers found").
+            found = (f"{location['found']}: " if location.get("found") else "") + location.get("method", "not found") \
+                + (f" ({location['export']})" if location.get("export") else "")
             in_rate = "yes" if counts_in_rate(record) else "no: inconclusive" if record["located"] else \
                 "no: artifact not found"
             parts.append(

@@ -1,16 +1,19 @@
 """What `capture/` needs to know of an artifact: its image, its physical size, the marker layouts of its exports (a
 run may hold several: one per size and paper), and the attack it was made for (victim, goal, classes). A texture's
-or a camouflage's artifact is the sheet of repeats it was exported as (capture/texture_print.py). It comes
+or a camouflage's artifact is the sheet of repeats it was exported as, with the sheet's markers
+(capture/texture_print.py); a sticker set's, its pieces, each found on its own (capture/sticker_set.py). It comes
 from a run directory (load_run) or from a published image with the attack named on the command line
 (published_artifact: a peer's patch, printed without patchgen's markers, found by its own features)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from capture.sticker_set import object_size, piece_artifacts
 from capture.texture_print import choose_tiling, printed_as_tiling, sheet_image
 from patchgen import registry, run_dir as run_files
 from patchgen.config import RunConfig, apply_override, check_choices, from_dict
@@ -43,6 +46,9 @@ class RunArtifact:
     # The victim input size the run was trained and evaluated at (its sidecar's imgsz); None: the victim's own (a
     # published image, a sidecar without it).
     imgsz: int | None = None
+    # A sticker set's pieces, each a RunArtifact of its own (capture/sticker_set.py): the photos are scored with
+    # every piece located; () for any other kind. The set's own image is then its contact sheet, never looked for.
+    pieces: tuple = ()
 
     @property
     def rgb(self) -> np.ndarray:
@@ -106,15 +112,15 @@ def choose_exports(run_dir: Path, export: str | None) -> tuple:
         return tuple(read_exports(run_dir / run_files.EXPORT))
     path = Path(export)
     if path.suffix == ".json" and path.is_file():
-        record = read_export(path)
-        if record is None:
+        records = read_export(path)
+        if not records:
             raise UserError(f"--export {export}: no marker layout in this file (is it an export's .json?)")
-        return (record,)
+        return tuple(records)
     records = read_exports(run_dir / run_files.EXPORT)
     wanted = path.name[:-5] if path.name.endswith(".json") else path.name
     chosen = [r for r in records if r.name == wanted]
     if not chosen:
-        known = ", ".join(r.name for r in records) or "none: run `patchgen export` first"
+        known = ", ".join(dict.fromkeys(r.name for r in records)) or "none: run `patchgen export` first"
         raise UserError(f"--export {export}: no such export in {run_dir / run_files.EXPORT} (its exports: {known})")
     return tuple(chosen)
 
@@ -135,7 +141,8 @@ def _check_attack(goal, target_classes, goal_class, where: str) -> None:
 
 def load_run(run_dir, export: str | None = None) -> RunArtifact:
     """The run's artifact image and sidecar (patchgen.run_dir) and the marker layouts of its exports (all of
-    RUN/export, or `export`); for a kind printed as a tiling, the sheet of repeats it was exported as."""
+    RUN/export, or `export`); for a kind printed as a tiling, the sheet of repeats it was exported as; for a
+    sticker set, its pieces (capture/sticker_set.py)."""
     run_dir = require_folder(run_dir, "run directory")
     sidecar = run_files.read_sidecar(run_dir)
     where = str(run_dir / run_files.SIDECAR)
@@ -154,10 +161,16 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
         if tiling is None:  # one repeat of unknown size (1 mm per pixel)
             size = (float(rgba.shape[1]), float(rgba.shape[0]))
             return RunArtifact(image_rgba=rgba, size_mm=size, exports=(), size_known=False, period_mm=size, **attack)
-        return RunArtifact(image_rgba=sheet_image(rgba, tiling), size_mm=tiling.pattern_mm, exports=(),
+        return RunArtifact(image_rgba=sheet_image(rgba, tiling), size_mm=tiling.pattern_mm, exports=tiling.exports,
                            period_mm=(tiling.repeat_mm, tiling.repeat_mm), **attack)
 
     exports = choose_exports(run_dir, export)
+    if kind == "stickers":
+        exports = tuple(e for e in exports if e.piece is not None)  # a sticker page's: one per piece
+        size = object_size(exports)
+        whole = RunArtifact(image_rgba=rgba, size_mm=size or (float(rgba.shape[1]), float(rgba.shape[0])),
+                            exports=exports, size_known=size is not None, **attack)
+        return dataclasses.replace(whole, pieces=piece_artifacts(whole, sidecar, where))
     size = exports[0].size_mm if exports else _size_pair(sidecar["physical_size_mm"], where)
     return RunArtifact(image_rgba=rgba, size_mm=size or (float(rgba.shape[1]), float(rgba.shape[0])),
                        exports=exports, size_known=size is not None, **attack)

@@ -15,6 +15,7 @@ from capture.locate import locate_artifact, other_prints_ids, other_prints_note
 from capture.location import Location
 from capture.prediction import predict_photo, prediction_record
 from capture.rectify import rectify
+from capture.sticker_set import locate_set, set_colour
 from patchgen.errors import UserError
 from patchgen.goals.photo import PhotoEvidence, Verdict
 from patchgen.goals.thresholds import FOUND_CONF
@@ -77,7 +78,7 @@ class Scorer:
         self.label = None if label is None else self._label_id(label)
         self.class_ids = tuple(victim.class_id(name) for name in artifact.judged_classes)  # drawn as targets
         self.use_features, self.feature_max_side = use_features, feature_max_side
-        self._appearance = None
+        self._appearance = self._piece_appearances = None
 
     def _label_id(self, label) -> int:
         if self.victim.family != "classifier":
@@ -94,11 +95,21 @@ class Scorer:
             self._appearance = Appearance(self.artifact)
         return self._appearance
 
+    @property
+    def piece_appearances(self) -> list:
+        """A sticker set's: each piece's."""
+        if self._piece_appearances is None:
+            self._piece_appearances = [Appearance(piece) for piece in self.artifact.pieces]
+        return self._piece_appearances
+
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         return predict_photo(self.victim, rgb, self.imgsz)
 
     def locate(self, rgb: np.ndarray, hint: Location | None = None) -> Location | None:
         """`hint`: where the artifact was in the previous frame (video, live), tried first."""
+        if self.artifact.pieces:
+            return locate_set(rgb, self.artifact, self.piece_appearances if self.use_features else None,
+                              use_features=self.use_features, feature_max_side=self.feature_max_side, hint=hint)
         return locate_artifact(rgb, self.artifact, appearance=self.appearance if self.use_features else None,
                                use_features=self.use_features, feature_max_side=self.feature_max_side, hint=hint)
 
@@ -121,8 +132,12 @@ class Scorer:
         other = found.other_markers if found is not None else \
             other_prints_ids(detect_markers(rgb), self.artifact) if finding and self.artifact.exports else ()
         notes += filter(None, [other_prints_note(other, self.artifact, location is not None)])
+        if self.artifact.pieces:  # a sticker set: how many of its pieces were found, and any left out in doubt
+            notes += [location.count if location is not None else f"0 of {len(self.artifact.pieces)} stickers found",
+                      *(location.doubts if location is not None else [])]
         if location is not None and with_colour:
-            colour = colour_fidelity(rectify(rgb, location, self.artifact), self.artifact.rgb, self.artifact.mask)
+            colour = set_colour(rgb, location) if self.artifact.pieces else \
+                colour_fidelity(rectify(rgb, location, self.artifact), self.artifact.rgb, self.artifact.mask)
             match = colour["structure_correlation"]
             if match is not None and match < MIN_STRUCTURE_CORRELATION:
                 notes.append(f"what was found does not look like this artifact (correlation {match:.2f}): "

@@ -30,6 +30,8 @@ class Sheet:
     image: np.ndarray  # (H,W,3) uint8 RGB
     mm_to_px: np.ndarray  # 3x3: artifact mm -> sheet pixel centres
     marker_corners_px: dict = field(default_factory=dict)  # id -> (4,2) outer corners, sheet pixel centres
+    # (H,W) uint8: where there is print (stickers on an object: the pieces only); None: the whole raster is print
+    alpha: np.ndarray | None = None
 
 
 def mm_to_pixel_matrix(px_per_mm: float, origin_mm=(0.0, 0.0)) -> np.ndarray:
@@ -120,6 +122,16 @@ def sheet_from_export(export_json) -> tuple[Sheet, dict]:
     return Sheet(image=image, mm_to_px=mm_to_px, marker_corners_px=corners), layout
 
 
+def sheet_from_page(page_rgb: np.ndarray, dpi: float, origin_on_page_mm, layout: dict | None = None) -> Sheet:
+    """A PDF page as printed (rendered at `dpi`, e.g. by pdftoppm) whose artifact's top-left corner sits at
+    `origin_on_page_mm` on the page: a texture's sheet (its sidecar's pdf.pattern_on_page_mm), a sticker
+    (box_on_page_mm). `layout`: the marker layout in the same frame, for the markers' true corners."""
+    ox, oy = (float(v) for v in origin_on_page_mm)
+    mm_to_px = mm_to_pixel_matrix(dpi / 25.4, (-ox, -oy))
+    corners = {int(m["id"]): _apply(mm_to_px, m["corners_mm"]) for m in (layout or {}).get("markers", [])}
+    return Sheet(image=np.ascontiguousarray(page_rgb[:, :, :3]), mm_to_px=mm_to_px, marker_corners_px=corners)
+
+
 def bare_print(artifact_rgba: np.ndarray, size_mm, margin_mm: float = 0.0) -> Sheet:
     """The artifact printed alone at `size_mm` (w, h), as a peer's published patch is, or a texture's sheet of
     repeats (capture.run_artifact gives it as one image): no markers, no caption, transparent pixels left as
@@ -137,7 +149,8 @@ def crop_sheet(sheet: Sheet, rect_mm) -> Sheet:
     a, b = int(np.floor(max(x0, 0))), int(np.floor(max(y0, 0)))
     c, d = int(np.ceil(min(x1, sheet.image.shape[1]))), int(np.ceil(min(y1, sheet.image.shape[0])))
     shift = np.array([[1, 0, -a], [0, 1, -b], [0, 0, 1]], dtype=np.float64)
-    return Sheet(image=sheet.image[b:d, a:c].copy(), mm_to_px=shift @ sheet.mm_to_px, marker_corners_px={})
+    return Sheet(image=sheet.image[b:d, a:c].copy(), mm_to_px=shift @ sheet.mm_to_px, marker_corners_px={},
+                 alpha=None if sheet.alpha is None else sheet.alpha[b:d, a:c].copy())
 
 
 def scaled_sheet(sheet: Sheet, factor: float) -> Sheet:
@@ -148,9 +161,10 @@ def scaled_sheet(sheet: Sheet, factor: float) -> Sheet:
     sx, sy = size[0] / w, size[1] / h
     # Pixel centres: x' + 0.5 = sx * (x + 0.5).
     S = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
-    image = cv2.resize(sheet.image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
-    return Sheet(image=image, mm_to_px=S @ sheet.mm_to_px,
-                 marker_corners_px={k: _apply(S, v) for k, v in sheet.marker_corners_px.items()})
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    return Sheet(image=cv2.resize(sheet.image, size, interpolation=interpolation), mm_to_px=S @ sheet.mm_to_px,
+                 marker_corners_px={k: _apply(S, v) for k, v in sheet.marker_corners_px.items()},
+                 alpha=None if sheet.alpha is None else cv2.resize(sheet.alpha, size, interpolation=interpolation))
 
 
 def synthesize(
@@ -188,7 +202,7 @@ def synthesize(
         sheet = scaled_sheet(sheet, factor)
     sheet_to_photo = mm_to_photo @ np.linalg.inv(sheet.mm_to_px)
 
-    ones = np.full(sheet.image.shape[:2], 255, dtype=np.uint8)
+    ones = np.full(sheet.image.shape[:2], 255, dtype=np.uint8) if sheet.alpha is None else sheet.alpha
     coverage = cv2.warpPerspective(ones, sheet_to_photo, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)[..., None]
     coverage /= 255.0
     warped = cv2.warpPerspective(sheet.image, sheet_to_photo, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)

@@ -1,7 +1,9 @@
 """A texture's (or a camouflage's) print as the photos show it. `patchgen export` lays its tile out as a sheet of
-repeats at the asked repeat, filling the paper (printing/texture_export.py), with no markers: capture finds that
-sheet by its own image (capture/appearance.py), knowing that it repeats. A texture never exported (a shirt printed
-from the tile elsewhere) is looked for as one repeat of unknown size: any repeat in view will do."""
+repeats at the asked repeat, filling the paper (printing/texture_export.py), with four ArUco markers out from the
+tiling's corners: capture finds the sheet by those (exact corners), and where they are out of view (or on a sheet
+exported before sheets had markers) by its own image (capture/appearance.py), knowing that it repeats. A texture
+never exported (a shirt printed from the tile elsewhere) is looked for as one repeat of unknown size: any repeat
+in view will do."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from patchgen import registry, run_dir as run_files
 from patchgen.errors import UserError
-from printing.run_exports import read_json
+from printing.run_exports import read_export, read_json
 
 TILING_EXPORTER = "printing.texture_export:export_texture"
 
@@ -28,6 +30,8 @@ class TilingPrint:
     name: str  # the sidecar's stem: what --export takes
     repeat_mm: float  # the side of one tile as printed
     pattern_mm: tuple  # (w, h) of the tiling on the sheet: whole tile pixels, so not always whole repeats
+    # The sheet's marker layout as an export record (its frame: the tiling, pattern_mm); () for a sheet without.
+    exports: tuple = ()
 
 
 def read_tiling(path: Path, kind: str) -> TilingPrint | None:
@@ -42,13 +46,13 @@ def read_tiling(path: Path, kind: str) -> TilingPrint | None:
         raise UserError(f"{path}: its repeat_mm or pdf.pattern_mm is damaged") from None
     if not (repeat > 0 and w > 0 and h > 0):
         raise UserError(f"{path}: its repeat_mm or pdf.pattern_mm is damaged")
-    return TilingPrint(name=path.stem, repeat_mm=repeat, pattern_mm=(w, h))
+    return TilingPrint(name=path.stem, repeat_mm=repeat, pattern_mm=(w, h), exports=tuple(read_export(path)))
 
 
 def choose_tiling(run_dir: Path, kind: str, export: str | None) -> TilingPrint | None:
     """The sheet the photos show: `export` (a name in RUN/export or a sidecar's path), else the run's one tiling
-    (or several alike); None when the run has none. Sheets of different repeats or sizes need --export: without
-    markers nothing in a photo says which was printed."""
+    (or several alike); None when the run has none. Sheets of different repeats or sizes need --export: the photos
+    are scored against one sheet's image (and a sheet without markers shows nothing that says which it is)."""
     path = Path(export) if export else None
     if path is not None and path.suffix == ".json" and path.is_file():
         chosen = read_tiling(path, kind)

@@ -122,12 +122,13 @@ class LossConfig:
     palette: str = ""  # palette file; empty: the packaged default
     style_image: str = ""  # the style term's reference image (its feature statistics are what it matches)
     # target: each target's most confident overlapping candidate, averaged (every target gets a gradient each
-    # step; holdout AP 0.16 vs 0.37 in BENCHMARKS.md) | image: the image's single most confident one
+    # step; `image` stalled early on the person benchmark: BENCHMARKS.md) | image: the image's single most
+    # confident one (Thys et al.'s OBJ loss)
     vanish_scope: str = "target"
     # vanish: each maximum's confidence c (Thys et al.) plus this weight x log(max(c, 0.001)). Its push on the logit
     # stays near the weight all the way down to the AP's confidence floor (0.001), where c's own fades as c does: it
     # keeps pushing people already under 0.25 down the AP's ranking (the log alone neglects the confident ones). On
-    # the person benchmark 0.1 did not beat 0 (BENCHMARKS.md), so 0 stays the default
+    # the person benchmark it did not beat 0 (BENCHMARKS.md), so 0 stays the default
     vanish_log: float = number(0.0, 0, 10)
     # targeted: 0 cross-entropy; m > 0 the best other class's log-probability minus the goal's, floored at -m
     targeted_margin: float = number(0.0, 0, 100)

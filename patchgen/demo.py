@@ -8,14 +8,13 @@ from pathlib import Path
 
 from patchgen.config import load_config
 from patchgen.errors import UserError
-from patchgen.run_dir import REPORT
+from patchgen.run_dir import REPORT, read_sidecar
 
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 # the frame's shape: two lens rims, a bridge and temple stubs, the lenses clear; passed as an absolute path
 # (a relative one in demo.yaml would mean the folder the command runs in)
 DEMO_GLASSES = Path(__file__).parent / "configs" / "demo_glasses.png"
 ORIGIN = "demo"  # the run record's origin: a demo resumes only a run it started
-PRINT_SIZE = "14cm"  # the frame's square at the width of an adult face: placement sizes it to the face box
 
 
 def demo_images() -> list[Path]:
@@ -64,6 +63,9 @@ def run_demo(out, overrides=(), progress=True, export=True) -> Path:
 
 
 def export_pdf(run_dir: Path) -> Path:
+    """The frame at the size its training implies on a face (printing/physical_scale.py), as `patchgen export`."""
     from printing.export import export_run
+    from printing.physical_scale import implied_size
 
-    return export_run(run_dir, size=PRINT_SIZE, dpi=300, paper="A4").pdf
+    size = implied_size(run_dir, read_sidecar(run_dir)).size
+    return export_run(run_dir, size=size, dpi=300, paper="A4").pdf

@@ -149,7 +149,11 @@ def run_config(run_dir) -> RunConfig:
 def artifact_sidecar(config: RunConfig, victim, step: int, metrics: dict, data: dict, placement: str,
                      artifact_keys: dict | None = None) -> dict:
     """RUN/patch.json as training writes it: the keys train, eval, export and capture read; artifact_keys are the
-    artifact kind's own (its sidecar(): a texture's tile_px, a camouflage's palette, a sticker set's pieces)."""
+    artifact kind's own (its sidecar(): a texture's tile_px, a camouflage's palette, a sticker set's pieces).
+    physical_scale: how large the artifact is against its target, as its placement states it (for people to read:
+    `patchgen export` works it out from the config again, so that runs recorded before this key print alike)."""
+    from patchgen import registry
+
     return {
         "artifact": config.artifact.kind, "size_px": config.artifact.size, "shape": config.artifact.shape,
         "victim": config.victim, "family": victim.family, "goal": config.goal, "goal_class": config.goal_class,
@@ -157,6 +161,7 @@ def artifact_sidecar(config: RunConfig, victim, step: int, metrics: dict, data: 
         "imgsz": victim.imgsz, "step": step, "metrics": metrics,
         "placement": {"kind": placement, "scale": config.placement.scale, "anchor_y": config.placement.anchor_y,
                       "area": config.placement.area},
+        "physical_scale": registry.get("placement", placement).physical_scale(config),
         "data": data, "physical_size_mm": None, "config": to_dict(config), **(artifact_keys or {}),
     }  # fmt: skip
 

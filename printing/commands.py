@@ -14,11 +14,19 @@ def add_commands(subparsers) -> None:
                                                "as PDF (and PNG), a texture as a tile PNG and a sheet PDF, stickers "
                                                "as a PDF with a placement guide")
     exp.add_argument("run", help=f"run directory holding {run_files.ARTIFACT_PNG} and {run_files.SIDECAR}")
-    exp.add_argument("--size", required=True,
+    exp.add_argument("--size",
                      help="what it measures depends on the run's artifact: patch: the artifact, its longer side "
                           "(30cm, 300mm, 12in) or both (30x20cm); texture, camouflage: the repeat, one square tile's "
                           "side (10cm); stickers: the object they go on, width x height (60x170cm), each piece "
-                          "then its share of the object's diagonal")
+                          "then its share of the object's diagonal. Default: the size the training implies on the "
+                          "target (--target-size); one more than 25 %% away from it is refused (--any-size)")
+    exp.add_argument("--target-size", metavar="SIZE",
+                     help="the real size of what the artifact was trained against, for the default --size: a "
+                          "target's box, one length (its height, e.g. 1.9m; the width in that class's proportion) "
+                          "or width x height (0.7x1.9m); for an artifact trained anywhere in the image, what the "
+                          f"camera frames, one length (a square) or width x height. Defaults: {default_targets()}")
+    exp.add_argument("--any-size", action="store_true",
+                     help="print at --size even though the training implies another size")
     exp.add_argument("--dpi", type=int, default=300,
                      help="resolution of the PNGs for print shops (default 300): a patch's sheet, a texture's tile, "
                           "each sticker")
@@ -57,15 +65,29 @@ def add_commands(subparsers) -> None:
     pal.set_defaults(func=run_palette)
 
 
+def default_targets() -> str:
+    """The default target sizes, for --help."""
+    from printing.physical_scale import CLASSIFIER_VIEW, TARGETS
+
+    return ", ".join(f"{name} {t.shown()}" for name, t in [*TARGETS.items(), ("a classifier's view", CLASSIFIER_VIEW)])
+
+
 def run_export(args) -> int:
     """Each artifact kind names its exporter in patchgen.registry; all take the same options and say what they
-    wrote."""
+    wrote. The size is the one the run's training implies (printing/physical_scale.py) unless --size says
+    otherwise, and this line says which and why."""
     from patchgen import registry
     from patchgen.errors import require_folder
-    from printing.export import DEFAULT_MAX_PAGES
+    from printing.export import DEFAULT_MAX_PAGES, check_dpi_and_max_pages
+    from printing.physical_scale import print_size
+    from printing.physical_size import paper_size_mm
 
+    max_pages = DEFAULT_MAX_PAGES if args.max_pages is None else args.max_pages
+    check_dpi_and_max_pages(args.dpi, max_pages)  # the options first, as each exporter checks them
+    paper_size_mm(args.paper)
     run = require_folder(args.run, "run directory")
-    kind = run_files.read_sidecar(run).get("artifact", "patch")
+    meta = run_files.read_sidecar(run)
+    kind = meta.get("artifact", "patch")
     plugin = registry.PLUGINS["artifact"].get(kind)
     if plugin is None:
         raise UserError(f"{run / run_files.SIDECAR}: artifact kind {kind!r} is not one of "
@@ -73,10 +95,11 @@ def run_export(args) -> int:
     if not plugin.exporter:
         raise UserError(f"{run}: a {kind!r} artifact is a digital attack (changed pixels of the input), nothing to "
                         f"print")
+    size, why = print_size(run, meta, args.size, args.target_size, args.any_size)
+    print(f"size: {why}")
     export = registry.load(plugin.exporter)
-    result = export(run, args.size, dpi=args.dpi, paper=args.paper, allow_tiling=not args.no_tile, out_dir=args.out,
-                    write_png=not args.no_png,
-                    max_pages=DEFAULT_MAX_PAGES if args.max_pages is None else args.max_pages, log=print)
+    result = export(run, size, dpi=args.dpi, paper=args.paper, allow_tiling=not args.no_tile, out_dir=args.out,
+                    write_png=not args.no_png, max_pages=max_pages, log=print)
     for line in result.summary():
         print(line)
     return 0

@@ -8,6 +8,7 @@ import numpy as np
 from printing.markers import marker_layout
 from printing.sheet import FONT, Raster, Sheet, Text, crop_marks, marker_rects, scale_bar, text_width
 
+
 def marker_geometry(width_mm: float, height_mm: float) -> tuple[float, float]:
     """(side, gap) in mm: markers grow with the artifact (to be seen from further away) within 12-40 mm; the gap
     leaves a white quiet zone wider than one marker cell and room for the crop marks."""
@@ -17,6 +18,14 @@ def marker_geometry(width_mm: float, height_mm: float) -> tuple[float, float]:
 
 
 CAPTION_MM = 2.8
+
+
+def corner_positions(width_mm: float, height_mm: float, side: float, gap: float) -> list[tuple[float, float]]:
+    """Top-left corners of four `side` mm markers just outside a w x h rectangle's corners, `gap` mm off it on
+    both axes (diagonally out): TL, TR, BR, BL. Every print's markers sit so: the patch's, a texture sheet's, a
+    sticker's (two of them)."""
+    near, far_x, far_y = -gap - side, width_mm + gap, height_mm + gap
+    return [(near, near), (far_x, near), (far_x, far_y), (near, far_y)]
 
 
 def wrap_caption(parts: list[str], width_mm: float, size: float = CAPTION_MM) -> list[str]:
@@ -58,8 +67,8 @@ def build_export_sheet(rgb: np.ndarray, width_mm: float, height_mm: float, capti
     (wrapped to the sheet's width); `marker_ids`: four ids, TL TR BR BL (printing/run_exports.py hands them out)."""
     side, gap = marker_geometry(width_mm, height_mm)
     w, h = float(width_mm), float(height_mm)
-    near, far = -gap - side, w + gap
-    positions = [(near, near), (far, near), (far, h + gap), (near, h + gap)]  # TL, TR, BR, BL
+    near = -gap - side
+    positions = corner_positions(w, h, side, gap)
     markers = [(mid, x, y, side) for mid, (x, y) in zip(marker_ids, positions, strict=True)]
 
     sheet = Sheet()

@@ -54,6 +54,23 @@ def parse_width_and_height_mm(text: str) -> tuple[float, float] | None:
     return _within_print_sides(text, float(match.group(1)) * unit, float(match.group(2)) * unit)
 
 
+def parse_lengths_mm(text: str) -> tuple[float, ...]:
+    """`1.9m` -> (1900.0,), `0.6x1.8m` -> (600.0, 1800.0): one length or width x height of something measured (a
+    target, a scene), not printed, so not held to PRINT_SIDE_MM; None when `text` is neither."""
+    match = _SIZE_2D.match(str(text))
+    if match:
+        unit = MM_PER_UNIT[match.group(3).lower()]
+        lengths = (float(match.group(1)) * unit, float(match.group(2)) * unit)
+    else:
+        match = _LENGTH.match(str(text))
+        if not match:
+            return None
+        lengths = (float(match.group(1)) * MM_PER_UNIT[match.group(2).lower()],)
+    if min(lengths) <= 0:
+        raise UserError(f"the size {text!r} must be larger than zero")
+    return lengths
+
+
 def _within_print_sides(text: str, w: float, h: float) -> tuple[float, float]:
     low, high = PRINT_SIDE_MM
     if not (low <= w <= high and low <= h <= high):

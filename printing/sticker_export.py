@@ -4,12 +4,17 @@ side x hypot(W, H); its centre goes at (u W, v H) from the object's top-left cor
 --out):
 
 - one PDF: every piece at its physical size, numbered 1..K, with cut guides (crop marks at its square, a cut line
-  round a circle), packed on as few pages as fit (largest first, in shelves); a piece larger than the printable
+  round a circle) and two ArUco markers out from its top-left and bottom-right corners, with outer crop marks
+  round piece and markers (printing/sticker_markers.py: cut there, a sticker keeps its markers and `capture/`
+  finds it by them), packed on as few pages as fit (largest first, in shelves); a piece larger than the printable
   area gets pages of its own, tiled with overlaps as a large patch is (printing/tiling.py). Its last page is the
   placement guide: the object's outline scaled to fit the page, each piece drawn at its place and size with its
   number, the scale stated, and each centre in mm;
-- each piece as a PNG at its physical size at --dpi (alpha its shape: the die-cut line a sticker printer wants);
-- a sidecar JSON with each piece's physical side and centre in mm and where it is in the PDF.
+- each piece as a PNG at its physical size at --dpi (alpha its shape: the die-cut line a sticker printer wants),
+  and as a marked PNG: the piece with its two markers, the sticker cut on its outer marks;
+- a sidecar JSON with each piece's physical side and centre in mm, where it is in the PDF, and its marker layout
+  (`pieces[k].marker_layout`, millimetres from the piece's top-left corner; ids of their own, two per piece:
+  printing/run_exports.py).
 
 Everything is checked and rendered before any file is written, as for a patch (printing/export.py). The run's
 own sidecar is left as it is: its physical_size_mm is a patch's printed size, which `capture/` reads."""
@@ -32,12 +37,12 @@ from printing.export import DEFAULT_MAX_PAGES, check_dpi_and_max_pages, export_s
 from printing.export_sheet import CAPTION_MM, wrap_caption
 from printing.pdf_render import book_pdf_bytes
 from printing.physical_size import mm_to_px, paper_name, paper_size_mm, parse_width_and_height_mm
-from printing.raster_render import check_png_pixels
+from printing.raster_render import check_png_pixels, raster_size, render_raster
+from printing.run_exports import SHEET_MARKER_IDS, allocate_marker_ids
 from printing.sheet import Circle, Line, Raster, Sheet, Text, crop_marks, scale_bar
+from printing.sticker_markers import add_markers, marked_sheet, piece_layout, piece_pad
 from printing.tiling import PAGE_MARGIN_MM, alignment_marks, check_page_count, plan_pages
 
-# Around each piece's square: crop marks 1.5-5.5 mm out, its number under it; pieces' bands abut.
-PIECE_PAD_MM = 6.0
 # Below this a piece cannot be cut by hand: most likely the object's size was given in the wrong unit.
 MIN_PIECE_MM = 5.0
 LINE_MM = 1.5 * CAPTION_MM
@@ -64,6 +69,7 @@ class StickerExport:
     pages: int
     guide_page: int
     dpi: int
+    marker_ids: tuple = ()  # two per piece, in piece order (TL, BR)
 
     def summary(self) -> list[str]:
         """What `patchgen export` prints: one line per file written."""
@@ -73,7 +79,12 @@ class StickerExport:
         if self.pngs:
             lines.append(f"wrote {self.pngs[0]} .. {self.pngs[-1].name} (each sticker at its size, {self.dpi} dpi, "
                          f"alpha its shape)")
-        return lines + [f"wrote {self.sidecar} (each sticker's side and centre in mm)"]
+            first, last = (p.with_name(f"{p.stem}_marked.png") for p in (self.pngs[0], self.pngs[-1]))
+            lines.append(f"wrote {first} .. {last.name} (each sticker with its two markers, as cut on its outer "
+                         f"marks)")
+        ids = ", ".join(str(i) for i in self.marker_ids)
+        return lines + [f"wrote {self.sidecar} (each sticker's side, centre and marker layout in mm; marker ids "
+                        f"{ids}, two per sticker)"]
 
 
 def object_size_mm(size: str) -> tuple[float, float]:
@@ -111,11 +122,12 @@ def read_pieces(run_dir: Path, meta: dict, object_mm: tuple[float, float]) -> li
     return pieces
 
 
-def draw_piece(sheet: Sheet, piece: Piece, x: float, y: float) -> None:
-    """The piece's square at (x, y), its cut guides, its number centred under it."""
+def draw_piece(sheet: Sheet, piece: Piece, x: float, y: float, marker_ids) -> None:
+    """The piece's square at (x, y), its cut guides, its two markers, its number centred under it."""
     s = piece.side_mm
     sheet.add(Raster(x, y, s, s, on_paper(piece.rgba)))
     sheet.add(*crop_marks(x, y, s, s, offset=1.5, length=4.0))
+    add_markers(sheet, x, y, s, marker_ids)
     if piece.shape == "circle":  # the cut line itself; any other shape is cut on its printed edge
         sheet.add(Circle(x + s / 2, y + s / 2, s / 2, 0.15))
     sheet.add(Text(x + s / 2, y + s + 4.6, str(piece.number), size=3.0, anchor="middle"))
@@ -131,13 +143,14 @@ def page_header(sheet: Sheet, parts: list[str], width: float) -> float:
 
 
 def pack(pieces: list[Piece], usable: tuple[float, float], top: float) -> tuple[list[list], list[Piece]]:
-    """First-fit decreasing in shelves: pages of [(piece, x, y)] with each piece's square at (x, y) below `top`,
-    and the pieces too large for any page."""
+    """First-fit decreasing in shelves: pages of [(piece, x, y)] with each piece's square at (x, y) below `top`
+    (its band round it: printing/sticker_markers.py piece_pad), and the pieces too large for any page."""
     uw, uh = usable
     pages, shelves, oversize = [], [], []  # shelf: [page, y, height, next x]
     page_bottoms = []
     for piece in sorted(pieces, key=lambda p: -p.side_mm):
-        cell = piece.side_mm + 2 * PIECE_PAD_MM
+        pad = piece_pad(piece.side_mm)
+        cell = piece.side_mm + 2 * pad
         if cell > uw or top + cell > uh:
             oversize.append(piece)
             continue
@@ -151,7 +164,7 @@ def pack(pieces: list[Piece], usable: tuple[float, float], top: float) -> tuple[
             shelf = [page, page_bottoms[page], cell, 0.0]
             page_bottoms[page] += cell
             shelves.append(shelf)
-        pages[shelf[0]].append((piece, shelf[3] + PIECE_PAD_MM, shelf[1] + PIECE_PAD_MM))
+        pages[shelf[0]].append((piece, shelf[3] + pad, shelf[1] + pad))
         shelf[3] += cell
     return pages, oversize
 
@@ -202,9 +215,21 @@ def guide_sheet(pieces: list[Piece], object_mm: tuple[float, float], paper_mm,
 def piece_png(piece: Piece, dpi: int) -> bytes:
     side = max(1, int(round(mm_to_px(piece.side_mm, dpi))))
     image = Image.fromarray(piece.rgba, "RGBA").resize((side, side), Image.Resampling.LANCZOS)
+    return png_bytes(image, dpi)
+
+
+def png_bytes(image: Image.Image, dpi: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", dpi=(dpi, dpi))
     return buffer.getvalue()
+
+
+def marked_png(piece: Piece, marker_ids, dpi: int) -> tuple[bytes, list]:
+    """The piece with its two markers on paper at `dpi` (the sticker cut on its outer marks), and the piece-mm
+    coordinate of the PNG's top-left pixel corner."""
+    sheet, margin = marked_sheet(on_paper(piece.rgba), piece.side_mm, marker_ids)
+    rgb, origin = render_raster(sheet, dpi, margin_mm=margin)
+    return png_bytes(Image.fromarray(rgb), dpi), [round(origin[0], 4), round(origin[1], 4)]
 
 
 def export_stickers(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow_tiling: bool = True,
@@ -218,16 +243,24 @@ def export_stickers(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow
     object_mm = object_size_mm(size)
     meta = run_files.read_sidecar(run_dir)
     pieces = read_pieces(run_dir, meta, object_mm)
+    w, h = object_mm
+    out_dir = Path(out_dir) if out_dir else run_dir / run_files.EXPORT
+    stem = f"stickers_{w:.0f}x{h:.0f}mm_{paper.lower()}"
+    ids = allocate_marker_ids(run_dir, out_dir, stem, count=2 * len(pieces), order=SHEET_MARKER_IDS)
+    piece_ids = {p.number: ids[2 * k:2 * k + 2] for k, p in enumerate(pieces)}
     if write_png:
         for piece in pieces:
             side = int(round(mm_to_px(piece.side_mm, dpi)))
             check_png_pixels(side, side, dpi)
+            sheet, margin = marked_sheet(on_paper(piece.rgba), piece.side_mm, piece_ids[piece.number])
+            raster_size(sheet, dpi, margin)
 
-    w, h = object_mm
     name = run_dir.resolve().name
     usable = (paper_mm[0] - 2 * PAGE_MARGIN_MM, paper_mm[1] - 2 * PAGE_MARGIN_MM)
     parts = [f"patchgen run {name}", f"stickers at physical size for a {w:.0f} x {h:.0f} mm object",
-             *run_facts(meta), "print at 100 % scale: the bar is 50 mm", "cut on the marks"]
+             *run_facts(meta), "print at 100 % scale: the bar is 50 mm",
+             "cut on the outer marks to keep a sticker's two markers (photos then find it by them), on the inner "
+             "marks for the sticker alone"]
     top = page_header(Sheet(), parts, usable[0])  # the header's height, the same on every page
     packed, oversize = pack(pieces, usable, top)
     if oversize and not allow_tiling:
@@ -237,11 +270,11 @@ def export_stickers(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow
                         f"it over pages, or choose a larger --paper")
 
     sheets, placed, tiled = [], {}, []  # placed: piece number -> (first PDF page, its square there or None)
-    for group in [*packed, *([(p, 0.0, top)] for p in oversize)]:
+    for group in [*packed, *([(p, piece_pad(p.side_mm), top + piece_pad(p.side_mm))] for p in oversize)]:
         sheet = Sheet()
         page_header(sheet, parts, usable[0])
         for piece, x, y in group:
-            draw_piece(sheet, piece, x, y)
+            draw_piece(sheet, piece, x, y, piece_ids[piece.number])
         layout = plan_pages(sheet, paper_mm)
         sheet.add(*alignment_marks(sheet, layout))
         first = sum(len(laid.tiles) for _, laid in sheets) + 1
@@ -267,11 +300,10 @@ def export_stickers(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow
                                             round(gy - guide_tile.y0 + guide_tile.margin, 3), round(gw, 3),
                                             round(gh, 3)]}
 
-    out_dir = Path(out_dir) if out_dir else run_dir / run_files.EXPORT
-    stem = f"stickers_{w:.0f}x{h:.0f}mm_{paper.lower()}"
     pdf = book_pdf_bytes(sheets, title=f"patchgen {name}")
     pngs = {p.number: piece_png(p, dpi) for p in pieces} if write_png else {}
-    png_name = f"{stem}_{{}}.png"
+    marked = {p.number: marked_png(p, piece_ids[p.number], dpi) for p in pieces} if write_png else {}
+    png_name, marked_name = f"{stem}_{{}}.png", f"{stem}_{{}}_marked.png"
     sidecar = {
         "artifact": "stickers export",
         "source": export_source(run_dir, meta, image=[p.file for p in pieces]),
@@ -282,19 +314,24 @@ def export_stickers(run_dir, size: str, dpi: int = 300, paper: str = "A4", allow
         "pieces": [{"number": p.number, "file": p.file, "shape": p.shape, "side_mm": round(p.side_mm, 4),
                     "centre_mm": [round(c, 4) for c in p.centre_mm], "page": placed[p.number][0],
                     "box_on_page_mm": placed[p.number][1],  # None: tiled over pages of its own
-                    "png": {"path": png_name.format(p.number), "dpi": int(dpi)} if write_png else None}
+                    "png": {"path": png_name.format(p.number), "dpi": int(dpi),
+                            "marked": {"path": marked_name.format(p.number), "px_per_mm": mm_to_px(1.0, dpi),
+                                       "origin_mm": marked[p.number][1]}} if write_png else None,
+                    "marker_layout": piece_layout(p.side_mm, piece_ids[p.number])}
                    for p in pieces],
     }
     # The sidecar last: it describes only files that are whole. Piece PNGs left from an earlier export of this
     # name would not match a PDF-only one.
     atomic_write_bytes(out_dir / f"{stem}.pdf", pdf)
     for p in pieces:
-        path = out_dir / png_name.format(p.number)
+        path, marked_path = out_dir / png_name.format(p.number), out_dir / marked_name.format(p.number)
         if write_png:
             atomic_write_bytes(path, pngs[p.number])
+            atomic_write_bytes(marked_path, marked[p.number][0])
         else:
             path.unlink(missing_ok=True)
+            marked_path.unlink(missing_ok=True)
     sidecar_path = atomic_write_json(out_dir / f"{stem}.json", sidecar)
     written = tuple(out_dir / png_name.format(p.number) for p in pieces) if write_png else ()
     return StickerExport(out_dir / f"{stem}.pdf", written, sidecar_path, object_mm, len(pieces), pages, pages,
-                         int(dpi))
+                         int(dpi), ids)

@@ -61,7 +61,7 @@ def test_a_wide_mask_trains_and_prints_unstretched(tmp_path, yolov5n_path, inria
     rows, cols = np.nonzero(alpha >= 128)
     assert alpha.shape == (32, 32)
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (8, 23, 0, 31)  # 32 x 16, centred: not stretched
-    result = run_cli("export", tmp_path / "run", "--size", "5cm", "--out", tmp_path / "print")
+    result = run_cli("export", tmp_path / "run", "--size", "5cm", "--any-size", "--out", tmp_path / "print")
     assert result.returncode == 0, result.stderr
     record = json.loads(next((tmp_path / "print").glob("*.json")).read_text())
     scale, origin = record["png"]["px_per_mm"], record["png"]["origin_mm"]

@@ -156,7 +156,7 @@ def test_cli_export_errors_are_one_line(run_dir, capsys, tmp_path):
 
 
 def test_cli_export_writes_pdf_png_and_sidecar(run_dir, capsys):
-    assert main(["export", str(run_dir), "--size", "8cm", "--paper", "Letter", "--dpi", "150"]) == 0
+    assert main(["export", str(run_dir), "--size", "8cm", "--paper", "Letter", "--dpi", "150", "--any-size"]) == 0
     out = capsys.readouterr().out
     assert ".pdf" in out and ".png" in out
     sidecars = list((run_dir / run_files.EXPORT).glob("*.json"))

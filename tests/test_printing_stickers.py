@@ -61,7 +61,8 @@ def test_every_piece_prints_at_its_physical_size(run, tmp_path):
     diagonal = math.hypot(*OBJECT_MM)
     dpi = 300  # a pixel is 0.3 % of the smallest piece (36 mm): the measure is the print's, not the render's
     pages = _pdftoppm(result.pdf, dpi, tmp_path / "stickers")
-    assert len(pages) == result.pages == 2 and sidecar["pdf"]["guide_page"] == 2  # 3 pieces on one page
+    # The two larger pieces with their markers on one page, the smallest on the next, then the guide.
+    assert len(pages) == result.pages == 3 and sidecar["pdf"]["guide_page"] == 3
     s = dpi / 25.4
     for piece, asked in zip(sidecar["pieces"], PIECES, strict=True):
         assert piece["side_mm"] == pytest.approx(asked["side"] * diagonal)
@@ -143,4 +144,4 @@ def test_a_piece_larger_than_the_paper_is_tiled_or_refused(tmp_path, inria_dev):
     sidecar = json.loads(result.sidecar.read_text())
     big = sidecar["pieces"][1]
     assert big["box_on_page_mm"] is None and big["page"] == 2  # page 1 holds piece 1
-    assert result.pages == 1 + 4 + 1  # piece 1, piece 2 tiled 2 x 2, the guide
+    assert result.pages == 1 + 6 + 1  # piece 1, piece 2 with its markers tiled 3 x 2, the guide

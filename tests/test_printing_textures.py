@@ -14,12 +14,13 @@ from PIL import Image
 from test_config_and_cli import one_error_line, run_cli
 from test_printing_export import _pdftoppm
 
-from capture.synthetic import UnloadedVictim
+from capture.synthetic import UnloadedVictim, sheet_from_export
 from patchgen import run_dir as run_files
 from patchgen.artifacts.camouflage import Camouflage, palette_from_photo
 from patchgen.artifacts.texture import Texture
 from patchgen.config import RunConfig, from_dict, placement_kind
 from patchgen.image_io import read_image
+from printing.markers import detect_markers
 from printing.texture_export import export_texture
 
 TILE_PX, CELL = 64, 4
@@ -98,7 +99,8 @@ def test_pdf_sheet_repeats_at_the_repeat_size_and_fills_the_page(run, tmp_path):
     x, y, w, h = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4]
     pattern_w, pattern_h = json.loads(result.sidecar.read_text())["pdf"]["pattern_mm"]
     assert abs(w / s - pattern_w) / pattern_w < 0.01 and abs(h / s - pattern_h) / pattern_h < 0.01
-    assert pattern_w > 180 and pattern_h > 250  # most of A4's 198 x 285 mm printable area
+    # most of A4's 198 x 285 mm printable area, less the markers' 19 mm band round the tiling
+    assert pattern_w > 150 and pattern_h > 230
     pattern = page[y + 2:y + h - 2, x + 2:x + w - 2]
     for axis in (0, 1):
         period_mm = _period_px(pattern, 50 * s, axis) / s
@@ -130,9 +132,15 @@ def test_texture_size_is_one_length_through_the_cli(run):
     line = one_error_line(run_cli("export", run, "--size", "30x20cm"))
     assert "does not keep the artifact's aspect ratio (1.000); give one length" in line
     assert not (run / run_files.EXPORT).exists()
-    result = run_cli("export", run, "--size", "8cm", "--dpi", "100")
+    result = run_cli("export", run, "--size", "8cm", "--dpi", "100", "--any-size")
     assert result.returncode == 0, result.stderr
     assert "at a 80.0 mm repeat" in result.stdout
     written = sorted(p.name for p in (run / run_files.EXPORT).iterdir())
-    assert written == ["texture_80mm_a4.json", "texture_80mm_a4.pdf", "texture_80mm_a4_preview.png",
-                       "texture_80mm_a4_tile.png"]
+    assert written == ["texture_80mm_a4.json", "texture_80mm_a4.pdf", "texture_80mm_a4.png",
+                       "texture_80mm_a4_preview.png", "texture_80mm_a4_tile.png"]
+    # The whole sheet's PNG: its markers where the sidecar's layout and pixel geometry put them.
+    sheet, layout = sheet_from_export(run / run_files.EXPORT / "texture_80mm_a4.json")
+    found = detect_markers(sheet.image)
+    assert sorted(found) == sorted(m["id"] for m in layout["markers"]) == [46, 47, 48, 49]
+    for marker_id, corners in sheet.marker_corners_px.items():
+        assert np.abs(found[marker_id] - corners).max() < 1.0

@@ -61,9 +61,10 @@ COMMANDS = {
     "patchgen train query.yaml --out runs/query_toaster": Command(
         "--set data.train={imagenet} --set train.steps=1 --set train.batch=2 --set query.budget=64 --quiet",
         setup_block=True, writes=("runs/query_toaster/patch.png", "runs/query_toaster/eval*/queries.json")),
-    "patchgen export runs/mine --size 30cm --paper A4 --dpi 300": Command(writes=("runs/mine/export/*.pdf",)),
-    "patchgen export runs/shirt --size 10cm": Command(writes=("runs/shirt/export/*.pdf", "runs/shirt/export/*.png")),
-    "patchgen export runs/stickers --size 60x170cm": Command(writes=("runs/stickers/export/*.pdf",)),
+    "patchgen export runs/mine --paper A4 --dpi 300": Command(writes=("runs/mine/export/*.pdf",)),
+    "patchgen export runs/mine --target-size 1.9m": Command("--no-png", writes=("runs/mine/export/*.pdf",)),
+    "patchgen export runs/shirt --dpi 150": Command(writes=("runs/shirt/export/*.pdf", "runs/shirt/export/*.png")),
+    "patchgen export runs/stickers": Command(writes=("runs/stickers/export/*.pdf",)),
     "patchgen calibrate chart --out chart.pdf": Command(writes=("chart.pdf", "chart.json")),
     "patchgen calibrate fit chart_photo.jpg --out colour_model.json": Command(
         files={"chart_photo.jpg": "a photo of the printed chart"}, writes=("colour_model.json",)),

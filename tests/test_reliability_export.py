@@ -34,7 +34,7 @@ def marker_ids(sidecar):
 
 
 def export(run, *args):
-    result = run_cli("export", run, *args)
+    result = run_cli("export", run, "--any-size", *args)  # sizes for ids and pages, not the training's
     assert result.returncode == 0, result.stderr
     return result
 
@@ -66,8 +66,9 @@ def test_a_run_that_runs_out_of_marker_ids_says_so(run):
     for cm in range(10, 20):
         export(run, "--size", f"{cm}cm", "--no-png")
     before = {p: digest(run / run_files.EXPORT / p) for p in files_under(run / run_files.EXPORT)}
-    line = one_error_line(run_cli("export", run, "--size", "25cm", "--no-png"))
-    assert "use up the 40 export marker ids (0-39; ids 40+ are the calibration chart's)" in line
+    line = one_error_line(run_cli("export", run, "--size", "25cm", "--no-png", "--any-size"))
+    assert "this print needs 4 marker ids and its exports" in line
+    assert "leave 0 free of those it draws from (0-39; 40-45 are the calibration chart's)" in line
     assert "delete an export you no longer print" in line
     assert {p: digest(run / run_files.EXPORT / p) for p in files_under(run / run_files.EXPORT)} == before
     export(run, "--size", "12cm", "--no-png")  # replacing one of them still works
@@ -84,16 +85,16 @@ def test_size_out_of_range_is_one_line_and_writes_nothing(run, size):
 
 
 def test_a_huge_export_says_how_many_pages_before_making_them(run):
-    line = one_error_line(run_cli("export", run, "--size", "1.5m", "--no-png"))
+    line = one_error_line(run_cli("export", run, "--size", "1.5m", "--no-png", "--any-size"))
     assert "needs 54 A4 pages (9 x 6), more than --max-pages 50: pass --max-pages 54 to make them" in line
     assert not (run / run_files.EXPORT).exists()
     # The PNG's pixel limit is checked before anything is written, too.
-    line = one_error_line(run_cli("export", run, "--size", "1.5m", "--max-pages", "54", "--dpi", "600"))
+    line = one_error_line(run_cli("export", run, "--size", "1.5m", "--max-pages", "54", "--dpi", "600", "--any-size"))
     assert "over the 400 Mpx limit: lower --dpi to" in line and "or pass --no-png" in line
     assert not (run / run_files.EXPORT).exists()
     out = export(run, "--size", "1.5m", "--max-pages", "54", "--no-png").stdout.splitlines()
-    assert out[0] == "1500 x 1500 mm over 54 A4 pages (9 x 6): rendering"
-    assert "54 pages (tiled)" in out[1]
+    assert out[1] == "1500 x 1500 mm over 54 A4 pages (9 x 6): rendering"  # after the size line
+    assert "54 pages (tiled)" in out[2]
 
 
 def test_unknown_paper_is_named_as_such(run, tmp_path):

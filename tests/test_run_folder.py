@@ -181,7 +181,7 @@ def test_an_output_path_under_a_file_is_one_line_from_every_command(run_copy, tm
     before, listing = snapshot(run), sorted(os.listdir(tmp_path))
     for args in [("train", config, "--out", blocker / "run", "--no-eval"),
                  ("eval", run, "--out", blocker / "eval"),
-                 ("export", run, "--size", "5cm", "--out", blocker / "export"),
+                 ("export", run, "--size", "5cm", "--any-size", "--out", blocker / "export"),
                  ("calibrate", "chart", "--out", blocker / "chart.pdf"),
                  ("score", photo, "--run", run, "--out", blocker / "score")]:
         result = run_cli(*args)

@@ -18,8 +18,8 @@ class Untargeted(Goal):
     def loss(self, logits, scenes, placed):
         """The true class's log-probability, floored at FLOOR. Its gradient lowers the true class and raises every
         other class by its probability, so one patch pushes all images the same way (towards the classes it
-        already makes likely); a per-image margin against each image's own runner-up pulled them apart and left
-        the CIFAR ResNet20 at a 55-point drop where this reaches more (BENCHMARKS.md)."""
+        already makes likely); a per-image margin against each image's own runner-up pulled them apart and
+        stalled the CIFAR ResNet20 short of the drop this reaches (BENCHMARKS.md)."""
         true = F.log_softmax(logits.float(), 1).gather(1, scenes.labels[:, None]).squeeze(1)
         return true.clamp(min=FLOOR)
 

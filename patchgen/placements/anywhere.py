@@ -49,6 +49,12 @@ class Anywhere(Placement):
     def window(self, scenes) -> int:
         return eot.window_size(self.margin(scenes))
 
+    @classmethod
+    def physical_scale(cls, config) -> dict:
+        """Its visible part's share of the image's area: the square's side then depends on the mask's fill (a
+        circle's square is larger than a square's), which the printed image itself shows."""
+        return {"on": "image", "visible_area": config.placement.area}
+
     def evaluation_params(self, n, generator, tiled=False):
         """No photometric randomness, but a random place and rotation per image, as in training (the patch is
         judged anywhere in the image, not at one lucky spot); seeded, so every condition sees the same places."""

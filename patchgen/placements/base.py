@@ -63,6 +63,16 @@ class Placement:
         """One window side for a whole run (a host sync, taken once, not per step)."""
         raise NotImplementedError
 
+    @classmethod
+    def physical_scale(cls, config) -> dict:
+        """How large the artifact's square (its mask; a texture's crop) is against what it sits on, from the config
+        alone (its placement and artifact sections): the run's sidecar records it, and `patchgen export` sizes the
+        print from it and a real size of the target (printing/physical_scale.py). "on" is "box" (each target's
+        box) or "image" (the whole input); then one of: side_of_diagonal (its side, a fraction of the box
+        diagonal); width and height (fractions of the box's or image's); visible_area (its mask's share of the
+        image's area); piece_sides_of_diagonal (stickers: each piece's side; the print is then the object)."""
+        raise NotImplementedError
+
     def place(self, scenes, params: eot.Params) -> Placed:
         base, valid = self.base(scenes, params)
         return Placed(base @ eot.jitter_matrix(params, self.side), valid, self.side)

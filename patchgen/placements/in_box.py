@@ -38,3 +38,7 @@ class InBox(Placement):
 
     def window(self, scenes) -> int:
         return eot.window_size(eot.reach(scenes.max_diagonal() * max(self.sides), self.config.eot))
+
+    @classmethod
+    def physical_scale(cls, config) -> dict:
+        return {"on": "box", "piece_sides_of_diagonal": [p.side for p in config.artifact.pieces]}

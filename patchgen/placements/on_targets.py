@@ -36,3 +36,7 @@ class OnTargets(Placement):
 
     def window(self, scenes) -> int:
         return eot.window_size(eot.reach(scenes.max_diagonal() * self.config.placement.scale, self.config.eot))
+
+    @classmethod
+    def physical_scale(cls, config) -> dict:
+        return {"on": "box", "side_of_diagonal": config.placement.scale}

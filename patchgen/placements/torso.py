@@ -25,3 +25,10 @@ class Torso(Placement):
         u1, v1, u2, v2 = self.config.placement.region
         longest = scenes.max_diagonal() * max(u2 - u1, v2 - v1)  # a side of the region is at most this
         return eot.window_size(eot.reach(longest, self.config.eot))
+
+    @classmethod
+    def physical_scale(cls, config) -> dict:
+        """The square is stretched over the region, so its width and height are the region's."""
+        u1, v1, u2, v2 = config.placement.region
+        return {"on": "box", "width": round(u2 - u1, 6), "height": round(v2 - v1, 6),
+                "region": list(config.placement.region)}

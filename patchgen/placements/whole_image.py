@@ -25,3 +25,8 @@ class WholeImage(Placement):
 
     def window(self, scenes) -> int:
         return max(scenes.images.shape[-2:])
+
+    @classmethod
+    def physical_scale(cls, config) -> dict:
+        """The artifact is the camera's whole view: a print of it fills the frame."""
+        return {"on": "image", "width": 1.0, "height": 1.0}
