@@ -87,6 +87,12 @@ COMMITTED = {kind: REPO / "benchmarks" / "results" / "attack_texture" / kind for
 ROWS = ("classifier", *TILINGS, "stickers")
 
 
+def shown_path(path) -> str:
+    """A path as the results record it: repo-relative where it is in the repo."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def labelled_boxes(image_path: Path, shape) -> np.ndarray:
     rows = np.loadtxt(HOLDOUT / "labels" / f"{image_path.stem}.txt", ndmin=2)
     h, w = shape[:2]
@@ -328,7 +334,7 @@ def tiling_photos(kind: str, tiling_run: str, victim, shots: list, work: Path, l
             f"{kind}_photo_attack_rate": worked_photo, f"{kind}_inconclusive_photo": inconclusive,
             f"{kind}_digital_attack_rate": worked_digital,
             **markerless_summary(rows, f"{kind}_markerless_"),
-            f"{kind}_run": str(tiling_run), f"{kind}_repeat_mm": round(exported.repeat_mm, 1),
+            f"{kind}_run": shown_path(tiling_run), f"{kind}_repeat_mm": round(exported.repeat_mm, 1),
             f"{kind}_repeat_why": implied.why, f"{kind}_sheet_mm": [round(w_mm, 1), round(h_mm, 1)],
             f"{kind}_pages": exported.pages,
             f"{kind}_photo_seconds_each": round((time.perf_counter() - started) / max(len(shots), 1), 3),
@@ -415,7 +421,7 @@ def sticker_photos(stickers_run: str, victim, shots: list, work: Path, log) -> d
                   **{f"{name}_outcome": rows[name][i]["photo"].outcome for name in boards},
                   "digital_outcome": rows["markers"][i]["digital"].outcome} for i, scene in enumerate(shots)]
     return {**summary("stickers_", rows["markers"]), **summary("stickers_markerless_", rows["markerless"]),
-            "stickers_run": str(stickers_run), "stickers_object_mm": list(object_mm), "stickers_pieces": pieces,
+            "stickers_run": shown_path(stickers_run), "stickers_object_mm": list(object_mm), "stickers_pieces": pieces,
             "stickers_piece_sides_mm": [p["side_mm"] for p in sidecar["pieces"]],
             "stickers_photo_seconds_each": round((time.perf_counter() - started) / max(len(shots), 1), 3),
             "stickers_per_photo": per_photo}

@@ -159,8 +159,10 @@ def test_a_textures_default_repeat_follows_its_tile_crop_and_region(capsys, tmp_
 
 def test_a_committed_run_without_the_key_prints_at_its_trained_repeat(capsys, tmp_path):
     run = tmp_path / "texture"
-    shutil.copytree(REPO_RESULTS / "capture" / "texture", run)
-    assert "physical_scale" not in run_files.read_sidecar(run)  # recorded before the key existed
+    shutil.copytree(REPO_RESULTS / "attack_texture" / "texture", run)
+    sidecar = run_files.read_sidecar(run)
+    sidecar.pop("physical_scale", None)  # as a run recorded before the key existed
+    run_files.write_sidecar(run, sidecar)
     code, out, err = export(capsys, run, "--paper", "A3", "--max-pages", "60")
     assert code == 0, err
     assert only_sidecar(run)["repeat_mm"] == pytest.approx(texture_repeat(64, 48, (0.15, 0.18, 0.85, 0.55)), abs=0.05)
