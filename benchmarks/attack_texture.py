@@ -14,7 +14,6 @@ Resumes interrupted runs; writes benchmarks/results/attack_texture.json and prev
 """
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -101,9 +100,8 @@ def palette_fraction(tile: torch.Tensor, palette: torch.Tensor) -> float:
 
 
 def keep_previews(name: str, run: Path) -> None:
-    """The tile (or pieces) as saved, and the EOT renders and holdout examples as small JPEGs, for BENCHMARKS.md."""
+    """The EOT renders and holdout examples as small JPEGs, for BENCHMARKS.md (the artifact itself: keep_artifact)."""
     PREVIEWS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / run_dir.ARTIFACT_PNG, PREVIEWS / f"{name}_{run_dir.ARTIFACT_PNG}")
     for source, stem in ((run / run_dir.RENDERS_PNG, "renders"), (run / "holdout_eval" / "grid.png", "grid")):
         image = Image.open(source).convert("RGB")
         image.thumbnail((PREVIEW_PX, PREVIEW_PX))

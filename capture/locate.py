@@ -120,7 +120,17 @@ def locate_artifact(photo_rgb: np.ndarray, artifact, appearance: Appearance | No
         return by_markers
     appearance = appearance or Appearance(artifact)
     if by_markers is not None:
-        return refine_on_image(photo_rgb, by_markers, appearance) or by_markers
+        refined = refine_on_image(photo_rgb, by_markers, appearance)
+        if refined is not None:
+            return refined
+        # The markers' fit did not hold on the image. Two markers at one edge of a large print (a 72 cm texture
+        # sheet) place its far side tens of pixels off, too far for the refinement to pull in: the image alone
+        # decides where it finds the print, the markers' fit where it does not.
+        found = appearance.locate(photo_rgb, max_side=feature_max_side, hint=hint)
+        if found is not None and found.doubt is None:
+            found.other_markers = other_prints_ids(detected, artifact)
+            return found
+        return by_markers
     found = appearance.locate(photo_rgb, max_side=feature_max_side, hint=hint)
     if found is not None:
         found.other_markers = other_prints_ids(detected, artifact)
