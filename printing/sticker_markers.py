@@ -14,9 +14,10 @@ from printing.export_sheet import corner_positions
 from printing.markers import MARKER_CELLS, marker_layout
 from printing.sheet import Raster, Sheet, crop_marks, marker_rects
 
-# A marker is 30 % of the piece's side, within 8-25 mm: 8 mm (1.3 mm cells) still reads at about 4 px per mm in a
-# photo; past 25 mm a marker only takes paper from the object.
-MARKER_SHARE, MARKER_MIN_MM, MARKER_MAX_MM = 0.3, 8.0, 25.0
+# A marker is 30 % of the piece's side, within 8-60 mm: 8 mm (1.3 mm cells) still reads at about 4 px per mm in a
+# photo. Stickers on a person are seen at about 0.5 px per mm (a 1.75 m person over a 1080 px frame): there 25 mm
+# markers (2 px cells) were found for 2 % of the pieces (benchmarks/capture.py), so a 187 mm piece gets 56 mm.
+MARKER_SHARE, MARKER_MIN_MM, MARKER_MAX_MM = 0.3, 8.0, 60.0
 OUTER_MARK_OFFSET_MM, OUTER_MARK_MM = 1.5, 3.0  # the outer crop marks: past the quiet zone, this long
 
 

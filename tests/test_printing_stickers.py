@@ -144,4 +144,4 @@ def test_a_piece_larger_than_the_paper_is_tiled_or_refused(tmp_path, inria_dev):
     sidecar = json.loads(result.sidecar.read_text())
     big = sidecar["pieces"][1]
     assert big["box_on_page_mm"] is None and big["page"] == 2  # page 1 holds piece 1
-    assert result.pages == 1 + 6 + 1  # piece 1, piece 2 with its markers tiled 3 x 2, the guide
+    assert result.pages == 1 + 8 + 1  # piece 1, piece 2 with its 60 mm markers tiled over 8 pages, the guide
