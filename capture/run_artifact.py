@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capture.sticker_set import object_size, piece_artifacts
+from capture.sticker_set import object_size, piece_artifacts, printed_as_pieces
 from capture.texture_print import choose_tiling, printed_as_tiling, sheet_image
 from patchgen import registry, run_dir as run_files
 from patchgen.config import RunConfig, apply_override, check_choices, from_dict
@@ -165,7 +165,7 @@ def load_run(run_dir, export: str | None = None) -> RunArtifact:
                            period_mm=(tiling.repeat_mm, tiling.repeat_mm), **attack)
 
     exports = choose_exports(run_dir, export)
-    if kind == "stickers":
+    if printed_as_pieces(kind):
         exports = tuple(e for e in exports if e.piece is not None)  # a sticker page's: one per piece
         size = object_size(exports)
         whole = RunArtifact(image_rgba=rgba, size_mm=size or (float(rgba.shape[1]), float(rgba.shape[0])),

@@ -17,6 +17,7 @@ import numpy as np
 from capture.colour_fidelity import colour_fidelity
 from capture.locate import locate_artifact, other_prints_ids
 from capture.rectify import rectify
+from patchgen import registry
 from patchgen.errors import UserError
 from patchgen.image_io import read_image
 from printing.markers import detect_markers
@@ -26,6 +27,16 @@ from printing.run_exports import read_json
 # only. A piece found by its image at over this factor from the scale of those found by their markers is a chance
 # match (a small piece's image matches some patch of texture at a few dozen pixels), not the piece.
 SCALE_FACTOR = 2.0
+
+
+PIECES_EXPORTER = "printing.sticker_export:export_stickers"
+
+
+def printed_as_pieces(kind: str) -> bool:
+    """Whether `patchgen export` prints artifacts of this kind as separate pieces (a sticker set), as its plug-in
+    says (patchgen.registry): the photos then show each piece on its own."""
+    plugin = registry.PLUGINS["artifact"].get(kind)
+    return plugin is not None and plugin.exporter == PIECES_EXPORTER
 
 
 def piece_artifacts(artifact, sidecar: dict, where: str) -> tuple:
