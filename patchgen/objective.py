@@ -51,9 +51,12 @@ class Objective:
             p.copy_(self.view(vector, index))
 
     def view(self, vector: torch.Tensor, index: int) -> torch.Tensor:
-        """The slice of a flat vector that is parameter `index`, shaped like it (writes go to the vector)."""
+        """The slice of a flat vector that is parameter `index`, shaped like it (writes go to the vector); of (P,D)
+        vectors, (P, *shape)."""
         start = sum(p.numel() for p in self.parameters[:index])
-        return vector[start:start + self.parameters[index].numel()].view_as(self.parameters[index])
+        shape = self.parameters[index].shape
+        part = vector[..., start:start + self.parameters[index].numel()]
+        return part.view(shape) if vector.dim() == 1 else part.reshape(len(vector), *shape)
 
     def propose(self, vector: torch.Tensor, share: float, generator: torch.Generator) -> None:
         """A random change of the artifact, made in place in this vector of its parameters: the artifact's own kind
@@ -70,7 +73,7 @@ class Objective:
     @torch.no_grad()
     def losses(self, draw, candidates: torch.Tensor, until_success: bool = False) -> torch.Tensor:
         """(P,) total loss of each candidate vector on this draw; the artifact is left as it was. Candidates are
-        rendered several at a time (RENDER_PIXELS at most per render) and shown to the victim together.
+        rendered many at a time (RENDER_PIXELS at most per render) and shown to the victim together.
         until_success (a search that keeps one candidate): in a run told to stop at its first success
         (train.stop_on_success, one process, by queries), candidates are shown query.batch images at a time and
         scoring ends with the first group in which one succeeds on every image: the rest score inf (never kept),
@@ -80,15 +83,22 @@ class Objective:
         scenes = setup.scenes.batch(index)
         placed = setup.placement.place(scenes, params)
         b = len(index)
+        per_render = max(1, RENDER_PIXELS // (scenes.images[0, 0].numel() * b))
         early = until_success and self.stops_at_success
-        group = max(1, self.account.batch // b) if early else len(candidates)
+        group = max(1, self.account.batch // b) if early else per_render
+        chunk = max(1, per_render // group) * group  # a render holds whole groups
+        weight = setup.weights.get(ADVERSARIAL, 0.0)
+        terms = self.terms(candidates)
         totals = torch.full((len(candidates),), float("inf"), device=setup.device)
         self.succeeded_at = None
         for start in range(0, len(candidates), group):
-            outputs, predictions, terms = self.outputs(scenes, placed, params, candidates[start:start + group])
-            weight = setup.weights.get(ADVERSARIAL, 0.0)
-            totals[start:start + len(terms)] = torch.stack([weight * setup.goal.loss(out, scenes, placed).float().mean()
-                                                           + term for out, term in zip(outputs, terms)])
+            if start % chunk == 0:
+                images = self.rendered(scenes, placed, params, candidates[start:start + chunk])
+            at = start % chunk * b
+            outputs, predictions = self.outputs(images[at:at + group * b], b)
+            totals[start:start + len(outputs)] = torch.stack(
+                [weight * setup.goal.loss(out, scenes, placed).float().mean() for out in outputs]
+            ) + terms[start:start + len(outputs)]
             if early:
                 won = [bool(setup.goal.succeeded(p, scenes, placed).all()) for p in predictions]
                 if any(won):
@@ -96,34 +106,40 @@ class Objective:
                     break
         return self.world.mean(totals)
 
-    def outputs(self, scenes, placed, params, candidates: torch.Tensor):
-        """Each candidate's victim output on the scenes as the goals' losses read it, what their `succeeded` reads
-        (by queries; a detector's answer itself), and its weighted loss terms."""
+    def terms(self, candidates: torch.Tensor) -> torch.Tensor:
+        """(P,) each candidate's weighted loss terms (tv, nps, style: on its printable image, so each is put in
+        place in turn); none in the config, none to compute."""
         setup = self.setup
-        kept = self.vector()
-        b = len(scenes.images)
-        per_render = max(1, RENDER_PIXELS // (scenes.images[0, 0].numel() * b))
-        images, terms = [], []
-        for start in range(0, len(candidates), per_render):
-            group = candidates[start:start + per_render]
-            looks = []
-            for candidate in group:
-                self.assign(candidate)
-                image, mask = setup.artifact.appearance(params)
-                looks.append((image.expand(len(params), *image.shape[-3:]), mask.expand(len(params), *mask.shape[-3:])))
-                terms.append(setup.terms_total())
-            n = len(group)
-            look = torch.cat([i for i, _ in looks]), torch.cat([m for _, m in looks])
-            many = Placed(placed.matrix.repeat(n, 1, 1), placed.valid.repeat(n, 1), placed.side)
-            images.append(setup.render(scenes.images.repeat(n, 1, 1, 1), many, repeated(params, n), look))
+        if not setup.terms:
+            return torch.zeros(len(candidates), device=setup.device)
+        kept, values = self.vector(), []
+        for candidate in candidates:
+            self.assign(candidate)
+            values.append(setup.terms_total())
         self.assign(kept)
-        images = torch.cat(images)
+        return torch.stack(values)
+
+    def rendered(self, scenes, placed, params, candidates: torch.Tensor) -> torch.Tensor:
+        """(P*B,3,H,W): the scenes with each candidate pasted in on this draw, candidate-major."""
+        setup = self.setup
+        n = len(candidates)
+        candidates = candidates.to(self.parameters[0])  # a search keeps its population on the CPU
+        values = [self.view(candidates, index) for index in range(len(self.parameters))]
+        look = setup.artifact.appearances(values, params)
+        many = Placed(placed.matrix.repeat(n, 1, 1), placed.valid.repeat(n, 1), placed.side)
+        return setup.render(scenes.images.repeat(n, 1, 1, 1), many, repeated(params, n), look)
+
+    def outputs(self, images: torch.Tensor, b: int):
+        """Each candidate's victim output on its b images as the goals' losses read it, and what their `succeeded`
+        reads (by queries; a detector's answer itself)."""
+        setup = self.setup
+        count = len(images) // b
         if self.account is None:
-            return [setup.model(images[i * b:(i + 1) * b]) for i in range(len(candidates))], None, terms
+            return [setup.model(images[i * b:(i + 1) * b]) for i in range(count)], None
         answer = self.account.query(images)
-        answers = [answer[i * b:(i + 1) * b] for i in range(len(candidates))]
+        answers = [answer[i * b:(i + 1) * b] for i in range(count)]
         outputs = [as_output(setup.victim, a) for a in answers]
-        return outputs, answers if setup.victim.family == "detector" else outputs, terms
+        return outputs, answers if setup.victim.family == "detector" else outputs
 
     @torch.no_grad()
     def success(self) -> float:

@@ -8,6 +8,7 @@ import torch
 
 from patchgen import run_dir as run_files
 from patchgen.artifacts import load_artifact
+from patchgen.artifacts.base import Artifact
 from patchgen.distributed import World
 from patchgen.objective import Objective
 from patchgen.queries import Account, read_log
@@ -62,3 +63,28 @@ def test_differential_evolution_flips_a_label_with_few_pixels_and_stops_at_its_s
     setup = Setup(config, quiet=True)
     setup.artifact = load_artifact(run).to(setup.device)
     assert Objective(setup, World(), Account(setup.victim, budget, 30)).fooled(), "the saved pixels fool it"
+
+
+
+def test_candidates_scored_at_once_look_as_each_does_alone(resnet20_path, cifar_three_classes):
+    """A search renders its whole population in one go (one scatter for a pixels artifact): every candidate looks
+    as it does when put in place alone, as the one-at-a-time way of other kinds makes it, and the artifact keeps
+    its own values."""
+    setup = Setup(load(few_pixels(resnet20_path, cifar_three_classes, 3)), quiet=True)
+    objective = Objective(setup, World())
+    index, params = setup.draw()
+    scenes = setup.scenes.batch(index)
+    placed = setup.placement.place(scenes, params)
+    own = objective.vector()
+    candidates = torch.rand(7, len(own), generator=torch.Generator().manual_seed(3))
+    candidates[4] = candidates[2]
+    candidates[5, 5:10] = candidates[5, :5]  # two pixels at one place
+    together = objective.rendered(scenes, placed, params, candidates)
+    values = [objective.view(candidates, 0)]
+    one_at_a_time = Artifact.appearances(setup.artifact, values, params)
+    assert all(torch.equal(a, b) for a, b in zip(one_at_a_time, setup.artifact.appearances(values, params)))
+    assert torch.equal(objective.vector(), own), "the artifact is left as it was"
+    for i, candidate in enumerate(candidates):
+        objective.assign(candidate)
+        alone = setup.render(scenes.images, placed, params)
+        assert torch.equal(together[i:i + 1], alone), f"candidate {i}"

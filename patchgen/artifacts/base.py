@@ -4,6 +4,7 @@
   texture's tile, a sticker set's pieces (K,3,s,s);
 - `appearance(params)` -> (image, mask), what EOT pastes: the same for every instance ((3,S,S), (1,S,S)) or one
   per instance ((n,3,S,S), (n,1,S,S): a texture's crops, a sticker set's pieces);
+- `appearances(values, params)`, the same for many candidate values at once (a search scoring its candidates);
 - `mask`, a buffer whose last side is the artifact px the placement maps (patchgen.placements);
 - `at_step(fraction)`, told how far training is before each step (a camouflage anneals its temperature);
 - `random_like(generator)`, the same kind and shape with random content: evaluation's NOISE control;
@@ -25,6 +26,24 @@ class Artifact(torch.nn.Module):
 
     def appearance(self, params):
         return self(), self.mask
+
+    @torch.no_grad()
+    def appearances(self, values: list[torch.Tensor], params) -> tuple[torch.Tensor, torch.Tensor]:
+        """What P candidates look like for the n instances of params: ((P*n,3,S,S), (P*n,1,S,S)), candidate-major.
+        values: one (P, *shape) tensor per parameter, in parameters() order. Here one candidate at a time, the
+        artifact's own values put back after; a kind whose look batches cheaply makes them all at once (pixels)."""
+        kept = [p.detach().clone() for p in self.parameters()]
+        images, masks = [], []
+        n = len(params)
+        for candidate in zip(*values):
+            for p, value in zip(self.parameters(), candidate):
+                p.copy_(value)
+            image, mask = self.appearance(params)
+            images.append(image.expand(n, *image.shape[-3:]))
+            masks.append(mask.expand(n, *mask.shape[-3:]))
+        for p, value in zip(self.parameters(), kept):
+            p.copy_(value)
+        return torch.cat(images), torch.cat(masks)
 
     def propose(self, values: torch.Tensor, share: float, bounds: tuple, generator: torch.Generator) -> None:
         """Square Attack's change (Andriushchenko et al. 2020): a square covering `share` of one image's area (one

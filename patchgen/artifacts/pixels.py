@@ -35,23 +35,21 @@ class Pixels(Artifact):
     def canvas(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(3,S,S) colours and (1,S,S) mask: each pixel at its place (x, y scaled to the canvas), later ones on
         top where two share a place."""
-        s = self.size
-        values = self.values.clamp(0, 1)
-        # 8-bit colours, as an image file holds them (gradients pass straight through the rounding): a search's
-        # repeated candidates are then the same image, answered from the query cache
-        colours = values[:, 2:] + ((values[:, 2:] * 255).round() / 255 - values[:, 2:]).detach()
-        place = (values[:, :2].detach() * s).long().clamp(0, s - 1)
-        flat = place[:, 1] * s + place[:, 0]
-        image = torch.zeros(s * s, 3, device=values.device, dtype=values.dtype).index_put((flat,), colours)
-        mask = torch.zeros(s * s, 1, device=values.device, dtype=values.dtype)
-        mask[flat] = 1
-        return image.T.reshape(3, s, s), mask.T.reshape(1, s, s)
+        image, mask = canvases(self.values[None], self.size)
+        return image[0], mask[0]
 
     def forward(self) -> torch.Tensor:
         return self.canvas()[0]
 
     def appearance(self, params):
         return self.canvas()
+
+    @torch.no_grad()
+    def appearances(self, values, params):
+        """All candidates' canvases in one scatter: a few-pixel search scores hundreds of them a step."""
+        image, mask = canvases(values[0], self.size)
+        n = len(params)
+        return image.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
 
     def rgba_uint8(self):
         image, mask = self.canvas()
@@ -88,3 +86,19 @@ class Pixels(Artifact):
         pixels = cls(int(metadata.get("size", "32")), len(tensors["values"]))
         pixels.values.data.copy_(tensors["values"])
         return pixels
+
+
+def canvases(values: torch.Tensor, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P,3,S,S) colours and (P,1,S,S) masks of P sets of k pixel rows (P,k,5)."""
+    values = values.clamp(0, 1)
+    count, k = values.shape[:2]
+    # 8-bit colours, as an image file holds them (gradients pass straight through the rounding): a search's
+    # repeated candidates are then the same image, answered from the query cache
+    colours = values[..., 2:] + ((values[..., 2:] * 255).round() / 255 - values[..., 2:]).detach()
+    place = (values[..., :2].detach() * s).long().clamp(0, s - 1)
+    flat = (torch.arange(count, device=values.device)[:, None] * s * s + place[..., 1] * s + place[..., 0]).reshape(-1)
+    image = torch.zeros(count * s * s, 3, device=values.device, dtype=values.dtype)
+    image = image.index_put((flat,), colours.reshape(-1, 3))
+    mask = torch.zeros(count * s * s, 1, device=values.device, dtype=values.dtype)
+    mask[flat] = 1
+    return image.view(count, s * s, 3).transpose(1, 2).reshape(count, 3, s, s), mask.view(count, 1, s, s)
