@@ -4,7 +4,8 @@ the first: <= 40,000 queries per image), each image its own run that stops at it
 differential_evolution and random_search run through the engine (train.begin / run_steps, the victim loaded once
 and handed to each run); torchattacks' OnePixel (3.5.1) runs on the first PEER_IMAGES of the same images with the
 same budget, timed in the same process. Per-image results go to OUT/few_pixel/results.jsonl as they finish, so a
-killed benchmark re-run skips the finished ones.
+killed benchmark re-run skips the finished ones; at the end they are copied, each attack's pixels with them, to
+results/blackbox/few_pixel.jsonl.
 
     python benchmarks/blackbox.py --part few_pixel [--out runs/blackbox]
     FEW_PIXEL_IMAGES=N caps the images patchgen attacks beyond the shared ones (CPU time)."""
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import ASSETS, device_label
+from benchmarks.common import ASSETS, RESULTS, device_label
 from patchgen.class_folders import load_class_images
 from patchgen.config import load_config
 from patchgen.queries import read_log
@@ -195,6 +196,8 @@ def run(out: Path, limit: int | None = None, methods=None) -> dict:
     for seed, i in enumerate(order[len(shared):extra], start=len(shared)):
         for k in PIXELS:
             attack("patchgen_de", k, i, seed)
+    (RESULTS / "blackbox").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(results_path, RESULTS / "blackbox" / "few_pixel.jsonl")  # the pixels each figure comes from
     return summary(results, [scenes.names[i] for i in shared], names)
 
 

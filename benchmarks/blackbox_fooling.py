@@ -21,7 +21,7 @@ import yaml
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
 from benchmarks.blackbox_query_patch import trained  # noqa: E402
-from benchmarks.common import ASSETS, RESULTS, device_label  # noqa: E402
+from benchmarks.common import ASSETS, RESULTS, device_label, keep_artifact  # noqa: E402
 
 from patchgen import run_dir as run_files  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
@@ -105,7 +105,8 @@ def run_suite(name: str, encoding: str, out: Path) -> dict:
             conf, image = confidence(config, run)
         results[cls] = {"confidence": round(conf, 4), "queries": run_files.read_sidecar(run)["queries"]["spent"],
                         "queries_to_0.99": queries_to(run, CIFAR_BAR), "queries_to_0.90": queries_to(run, 0.9),
-                        "seconds": seconds, "image": image}
+                        "seconds": seconds, "image": image,
+                        "artifact": keep_artifact(run, "blackbox", f"fooling/{name}_{encoding}/{run.name}")}
         print(f"fooling {name} {encoding} {cls}: confidence {conf:.4f}", file=sys.stderr)
     return results
 

