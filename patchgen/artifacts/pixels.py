@@ -91,7 +91,7 @@ class Pixels(Artifact):
 def canvases(values: torch.Tensor, s: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(P,3,S,S) colours and (P,1,S,S) masks of P sets of k pixel rows (P,k,5)."""
     values = values.clamp(0, 1)
-    count, k = values.shape[:2]
+    count = len(values)
     # 8-bit colours, as an image file holds them (gradients pass straight through the rounding): a search's
     # repeated candidates are then the same image, answered from the query cache
     colours = values[..., 2:] + ((values[..., 2:] * 255).round() / 255 - values[..., 2:]).detach()
