@@ -123,15 +123,12 @@ def locate_artifact(photo_rgb: np.ndarray, artifact, appearance: Appearance | No
         refined = refine_on_image(photo_rgb, by_markers, appearance)
         if refined is not None:
             return refined
-        # The markers' fit did not hold on the image. Two markers at one edge of a large print (a 72 cm texture
-        # sheet) place its far side tens of pixels off, too far for the refinement to pull in: the image alone
-        # decides where it finds the print, the markers' fit where it does not.
-        found = appearance.locate(photo_rgb, max_side=feature_max_side, hint=hint)
-        if found is not None and found.doubt is None:
-            found.other_markers = other_prints_ids(detected, artifact)
-            return found
-        return by_markers
     found = appearance.locate(photo_rgb, max_side=feature_max_side, hint=hint)
+    # where the markers' fit did not hold on the image (two markers at one edge of a 72 cm texture sheet place its
+    # far side tens of pixels off, too far for the refinement to pull in), the image decides where it finds the
+    # print without doubt, the markers' fit where it does not
+    if by_markers is not None and (found is None or found.doubt is not None):
+        return by_markers
     if found is not None:
         found.other_markers = other_prints_ids(detected, artifact)
     return found
